@@ -1,0 +1,76 @@
+//! The engine interface: how an AD number carries a rule's partials through the chain rule.
+//!
+//! Every AD number type (forward duals, reverse variables) implements [`Chain`] and
+//! nothing else by hand; `src/facade.rs` then derives all of `num_traits::Float`,
+//! nalgebra's `RealField` and the operator traits from it. An engine applies a rule from
+//! [`crate::rules`] by evaluating it at its primal value and combining the returned
+//! partials with its own derivative representation (tangents for forward mode, a tape
+//! node for reverse mode). It never contains a derivative formula.
+
+use std::cmp::Ordering;
+
+use crate::rules::{Binary, Unary};
+use crate::Scalar;
+
+/// A control-flow decision taken from a number's value.
+///
+/// Reverse mode's recorded functions remember these as branch guards: when a decision
+/// would go the other way at a new point, the recording is redone.
+#[derive(Debug)]
+pub enum Decision<'a, X> {
+    /// `self` was compared with `other` (any of `<`, `==`, `partial_cmp`, …).
+    Compare {
+        /// The other operand.
+        other: &'a X,
+        /// The outcome of `partial_cmp` on the primal values.
+        outcome: Option<Ordering>,
+    },
+    /// A predicate on the value alone (`is_nan`, `is_sign_negative`, `classify`, …) or a
+    /// conversion to a plain number (`to_f64`, `to_i64`, …), identified by what it saw.
+    Inspect {
+        /// A summary of what was observed: equal summaries mean the same decision.
+        seen: u64,
+        /// Which predicate or conversion it was.
+        what: &'static str,
+    },
+}
+
+/// How an AD number applies rules; implemented once per engine.
+pub trait Chain: Copy + Send + Sync + 'static {
+    /// The number one level down (`f64` for `Dual<f64>`, `Dual<f64>` for `Dual<Dual<f64>>`).
+    type Primal: Scalar;
+
+    /// A constant: carries no derivative and is never recorded.
+    fn constant(value: Self::Primal) -> Self;
+
+    /// The value one level down (derivative information dropped).
+    fn primal(&self) -> Self::Primal;
+
+    /// True when this number carries no derivative information.
+    fn is_constant(&self) -> bool;
+
+    /// Apply a one-argument rule.
+    fn unary(self, op: Unary) -> Self;
+
+    /// Apply a two-argument rule.
+    fn binary(self, rhs: Self, op: Binary) -> Self;
+
+    /// `self + rhs` (tangent-space structure, not a rule).
+    fn add(self, rhs: Self) -> Self;
+
+    /// `self - rhs`.
+    fn sub(self, rhs: Self) -> Self;
+
+    /// `-self`.
+    fn neg(self) -> Self;
+
+    /// `self · c` for a constant `c`.
+    fn scale(self, c: Self::Primal) -> Self;
+
+    /// Told of every control-flow decision made from this number's value; reverse mode
+    /// records it as a branch guard. Forward engines ignore it.
+    #[inline(always)]
+    fn observe(&self, decision: Decision<'_, Self>) {
+        let _ = decision;
+    }
+}

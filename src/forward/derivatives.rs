@@ -1,0 +1,187 @@
+//! Forward-mode APIs: derivative, second derivative, JVP, chunked gradient, Jacobian.
+
+use faer::Mat;
+
+use crate::forward::{Dual, DualVec};
+use crate::Scalar;
+
+/// Tangent lanes per sweep of [`gradient`] and [`jacobian`]: the largest chunk size.
+pub const LANES: usize = 8;
+
+/// `f'(x)` for `f: R → R`, in one forward sweep.
+///
+/// ```
+/// use num_traits::Float;
+/// let d = mixad::forward::derivative(|x| x.sin() * x, 2.0);
+/// assert!((d - (2.0f64.cos() * 2.0 + 2.0f64.sin())).abs() < 1e-15);
+/// ```
+pub fn derivative<S: Scalar, F>(f: F, x: S) -> S
+where
+    F: FnOnce(Dual<S>) -> Dual<S>,
+{
+    value_and_derivative(f, x).1
+}
+
+/// `(f(x), f'(x))` for `f: R → R`, in one forward sweep.
+pub fn value_and_derivative<S: Scalar, F>(f: F, x: S) -> (S, S)
+where
+    F: FnOnce(Dual<S>) -> Dual<S>,
+{
+    let y = f(Dual::variable(x));
+    (y.value, y.tangent)
+}
+
+/// `f''(x)` for `f: R → R`, by forward over forward (`Dual<Dual<S>>`).
+///
+/// ```
+/// use num_traits::Float;
+/// let d2 = mixad::forward::second_derivative(|x| x.powi(3), 2.0);
+/// assert_eq!(d2, 12.0);
+/// ```
+pub fn second_derivative<S: Scalar, F>(f: F, x: S) -> S
+where
+    F: FnOnce(Dual<Dual<S>>) -> Dual<Dual<S>>,
+{
+    let seed = Dual::new(Dual::variable(x), Dual::new(S::one(), S::zero()));
+    f(seed).tangent.tangent
+}
+
+/// Jacobian-vector product of `f: Rⁿ → Rᵐ`: returns `(f(x), J(x)·v)` in one sweep.
+///
+/// # Panics
+/// If `x` and `v` differ in length.
+///
+/// ```
+/// let (y, jv) = mixad::forward::jvp(|x| vec![x[0] * x[1], x[0] + x[1]], &[2.0, 3.0], &[1.0, 0.0]);
+/// assert_eq!(y, vec![6.0, 5.0]);
+/// assert_eq!(jv, vec![3.0, 1.0]);
+/// ```
+pub fn jvp<S: Scalar, F, R>(f: F, x: &[S], v: &[S]) -> (Vec<S>, Vec<S>)
+where
+    F: FnOnce(&[Dual<S>]) -> R,
+    R: AsRef<[Dual<S>]>,
+{
+    assert_eq!(
+        x.len(),
+        v.len(),
+        "forward::jvp: x has {} entries but the direction v has {}",
+        x.len(),
+        v.len()
+    );
+    let inputs: Vec<Dual<S>> = x.iter().zip(v).map(|(&a, &b)| Dual::new(a, b)).collect();
+    let out = f(&inputs);
+    out.as_ref().iter().map(|y| (y.value, y.tangent)).unzip()
+}
+
+/// Gradient of `f: Rⁿ → R` by forward mode, [`LANES`] directions per sweep.
+///
+/// Costs `⌈n/8⌉` sweeps; prefer [`crate::reverse`] for large `n`.
+///
+/// ```
+/// use num_traits::Float;
+/// fn f<T: Float>(x: &[T]) -> T { x[0] * x[1].exp() }
+/// let g = mixad::forward::gradient(|x| f(x), &[2.0, 0.0]);
+/// assert_eq!(g, vec![1.0, 2.0]);
+/// ```
+pub fn gradient<S: Scalar, F>(f: F, x: &[S]) -> Vec<S>
+where
+    F: FnMut(&[DualVec<S, LANES>]) -> DualVec<S, LANES>,
+{
+    gradient_with_chunk(f, x, auto_chunk(x.len()))
+}
+
+/// The chunk size [`gradient`] and [`jacobian`] pick for `n` inputs: the fewest sweeps,
+/// spread evenly over the lanes.
+fn auto_chunk(n: usize) -> usize {
+    if n == 0 {
+        return 1;
+    }
+    let sweeps = n.div_ceil(LANES);
+    n.div_ceil(sweeps)
+}
+
+/// [`gradient`] with `chunk` directions per sweep (`1..=LANES`).
+///
+/// # Panics
+/// If `chunk` is 0 or larger than [`LANES`].
+pub fn gradient_with_chunk<S: Scalar, F>(mut f: F, x: &[S], chunk: usize) -> Vec<S>
+where
+    F: FnMut(&[DualVec<S, LANES>]) -> DualVec<S, LANES>,
+{
+    check_chunk(chunk, "forward::gradient_with_chunk");
+    let mut grad = Vec::with_capacity(x.len());
+    let mut inputs: Vec<DualVec<S, LANES>> =
+        x.iter().map(|&v| DualVec::new(v, [S::zero(); LANES])).collect();
+    for start in (0..x.len()).step_by(chunk) {
+        let end = (start + chunk).min(x.len());
+        seed(&mut inputs, start, end);
+        let y = f(&inputs);
+        grad.extend_from_slice(&y.tangents[..end - start]);
+        unseed(&mut inputs, start, end);
+    }
+    grad
+}
+
+/// Jacobian (`m × n`) of `f: Rⁿ → Rᵐ` by forward mode, [`LANES`] columns per sweep.
+///
+/// ```
+/// let j = mixad::forward::jacobian(|x| vec![x[0] * x[1], x[0] - x[1]], &[2.0, 3.0]);
+/// assert_eq!((j.nrows(), j.ncols()), (2, 2));
+/// assert_eq!(j[(0, 0)], 3.0);
+/// assert_eq!(j[(1, 1)], -1.0);
+/// ```
+pub fn jacobian<F, R>(mut f: F, x: &[f64]) -> Mat<f64>
+where
+    F: FnMut(&[DualVec<f64, LANES>]) -> R,
+    R: AsRef<[DualVec<f64, LANES>]>,
+{
+    let n = x.len();
+    let chunk = auto_chunk(n);
+    let mut inputs: Vec<DualVec<f64, LANES>> =
+        x.iter().map(|&v| DualVec::new(v, [0.0; LANES])).collect();
+    if n == 0 {
+        let m = f(&inputs).as_ref().len();
+        return Mat::zeros(m, 0);
+    }
+    let mut jac: Option<Mat<f64>> = None;
+    for start in (0..n).step_by(chunk) {
+        let end = (start + chunk).min(n);
+        seed(&mut inputs, start, end);
+        let out = f(&inputs);
+        let out = out.as_ref();
+        let jac = jac.get_or_insert_with(|| Mat::zeros(out.len(), n));
+        assert_eq!(
+            out.len(),
+            jac.nrows(),
+            "forward::jacobian: f returned {} outputs in one sweep and {} in another",
+            jac.nrows(),
+            out.len()
+        );
+        for (i, y) in out.iter().enumerate() {
+            for j in start..end {
+                jac[(i, j)] = y.tangents[j - start];
+            }
+        }
+        unseed(&mut inputs, start, end);
+    }
+    jac.expect("n > 0 means at least one sweep")
+}
+
+fn check_chunk(chunk: usize, api: &str) {
+    assert!(
+        (1..=LANES).contains(&chunk),
+        "{api}: chunk size {chunk} is outside 1..={LANES}"
+    );
+}
+
+fn seed<S: Scalar>(inputs: &mut [DualVec<S, LANES>], start: usize, end: usize) {
+    for (lane, input) in inputs[start..end].iter_mut().enumerate() {
+        input.tangents[lane] = S::one();
+    }
+}
+
+fn unseed<S: Scalar>(inputs: &mut [DualVec<S, LANES>], start: usize, end: usize) {
+    for input in &mut inputs[start..end] {
+        input.tangents = [S::zero(); LANES];
+    }
+}

@@ -1,0 +1,134 @@
+//! [`Dual`]: a dual number with one tangent, the forward-mode engine for one direction.
+
+use std::fmt;
+
+
+use crate::chain::Chain;
+use crate::rules::{Binary, Unary};
+use crate::Scalar;
+
+/// A dual number `value + tangent·ε` (ε² = 0): carries one directional derivative.
+///
+/// `T` may itself be an AD number, so `Dual<Dual<f64>>` gives second derivatives and
+/// `Dual<Var<f64>>` a forward sweep over a reverse tape.
+///
+/// ```
+/// use mixad::forward::Dual;
+/// use num_traits::Float;
+/// let x = Dual::variable(2.0);
+/// let y = x * x.sin() + 1.0;
+/// assert_eq!(y.value, 2.0 * 2.0f64.sin() + 1.0);
+/// assert!((y.tangent - (2.0f64.sin() + 2.0 * 2.0f64.cos())).abs() < 1e-15);
+/// ```
+#[derive(Clone, Copy)]
+pub struct Dual<T> {
+    /// The primal value.
+    pub value: T,
+    /// The derivative along the seeded direction.
+    pub tangent: T,
+}
+
+impl<T: Scalar> Dual<T> {
+    /// A dual with the given value and tangent.
+    #[inline(always)]
+    pub fn new(value: T, tangent: T) -> Self {
+        Dual { value, tangent }
+    }
+
+    /// The independent variable: tangent 1.
+    #[inline(always)]
+    pub fn variable(value: T) -> Self {
+        Dual::new(value, T::one())
+    }
+}
+
+/// `d · t`, but 0 when the tangent `t` is zero even if `d` is infinite or NaN: a quantity
+/// that does not move has derivative 0 whatever its local slope.
+#[inline(always)]
+pub(crate) fn chain_term<T: Scalar>(d: T, t: T) -> T {
+    if t.is_zero() {
+        T::zero()
+    } else {
+        d * t
+    }
+}
+
+impl<T: Scalar> Chain for Dual<T> {
+    type Primal = T;
+
+    #[inline(always)]
+    fn constant(value: T) -> Self {
+        Dual::new(value, T::zero())
+    }
+
+    #[inline(always)]
+    fn primal(&self) -> T {
+        self.value
+    }
+
+    #[inline]
+    fn is_constant(&self) -> bool {
+        self.tangent.is_zero() && self.value.is_constant()
+    }
+
+    #[inline(always)]
+    fn unary(self, op: Unary) -> Self {
+        let (v, d) = op.apply(self.value);
+        Dual::new(v, chain_term(d, self.tangent))
+    }
+
+    #[inline(always)]
+    fn binary(self, rhs: Self, op: Binary) -> Self {
+        let (v, da, db) = op.apply(self.value, rhs.value);
+        Dual::new(
+            v,
+            chain_term(da, self.tangent) + chain_term(db, rhs.tangent),
+        )
+    }
+
+    #[inline(always)]
+    fn add(self, rhs: Self) -> Self {
+        Dual::new(self.value + rhs.value, self.tangent + rhs.tangent)
+    }
+
+    #[inline(always)]
+    fn sub(self, rhs: Self) -> Self {
+        Dual::new(self.value - rhs.value, self.tangent - rhs.tangent)
+    }
+
+    #[inline(always)]
+    fn neg(self) -> Self {
+        Dual::new(-self.value, -self.tangent)
+    }
+
+    #[inline(always)]
+    fn scale(self, c: T) -> Self {
+        Dual::new(self.value * c, self.tangent * c)
+    }
+}
+
+crate::impl_scalar_traits!([T: Scalar] Dual<T>);
+
+impl<T: Scalar> fmt::Display for Dual<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} + {}ε", self.value, self.tangent)
+    }
+}
+
+impl<T: Scalar> fmt::Debug for Dual<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Dual({:?}, {:?})", self.value, self.tangent)
+    }
+}
+
+impl From<num_dual::Dual64> for Dual<f64> {
+    fn from(d: num_dual::Dual64) -> Self {
+        Dual::new(d.re, d.eps)
+    }
+}
+
+impl From<Dual<f64>> for num_dual::Dual64 {
+    fn from(d: Dual<f64>) -> Self {
+        num_dual::Dual64::new(d.value, d.tangent)
+    }
+}

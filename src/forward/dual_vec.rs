@@ -1,0 +1,140 @@
+//! [`DualVec`]: a dual number with `N` tangents, for `N` directions in one sweep.
+
+use std::fmt;
+
+
+use crate::chain::Chain;
+use crate::forward::dual::chain_term;
+use crate::rules::{Binary, Unary};
+use crate::Scalar;
+
+/// A dual number with `N` tangent lanes: `value + Σ tangents[k]·εₖ`.
+///
+/// The lanes are a plain array so the compiler vectorises the per-lane loops. Used for
+/// chunked gradients and Jacobians ([`crate::forward::gradient`]) and, as the value type of
+/// a reverse variable, for Hessian columns.
+///
+/// ```
+/// use mixad::forward::DualVec;
+/// let x = DualVec::<f64, 2>::variable(3.0, 0);
+/// let y = DualVec::<f64, 2>::variable(4.0, 1);
+/// let r = x * y;
+/// assert_eq!(r.tangents, [4.0, 3.0]);
+/// ```
+#[derive(Clone, Copy)]
+pub struct DualVec<T, const N: usize> {
+    /// The primal value.
+    pub value: T,
+    /// The derivative along each of the `N` seeded directions.
+    pub tangents: [T; N],
+}
+
+impl<T: Scalar, const N: usize> DualVec<T, N> {
+    /// A dual with the given value and tangents.
+    #[inline(always)]
+    pub fn new(value: T, tangents: [T; N]) -> Self {
+        DualVec { value, tangents }
+    }
+
+    /// The `lane`-th independent variable: tangent 1 in that lane, 0 elsewhere.
+    ///
+    /// # Panics
+    /// If `lane >= N`.
+    #[inline]
+    pub fn variable(value: T, lane: usize) -> Self {
+        assert!(lane < N, "DualVec::variable: lane {lane} out of range for {N} lanes");
+        let mut tangents = [T::zero(); N];
+        tangents[lane] = T::one();
+        DualVec { value, tangents }
+    }
+
+    #[inline(always)]
+    fn map(self, value: T, f: impl Fn(T) -> T) -> Self {
+        let mut tangents = self.tangents;
+        for t in tangents.iter_mut() {
+            *t = f(*t);
+        }
+        DualVec { value, tangents }
+    }
+}
+
+impl<T: Scalar, const N: usize> Chain for DualVec<T, N> {
+    type Primal = T;
+
+    #[inline(always)]
+    fn constant(value: T) -> Self {
+        DualVec::new(value, [T::zero(); N])
+    }
+
+    #[inline(always)]
+    fn primal(&self) -> T {
+        self.value
+    }
+
+    #[inline]
+    fn is_constant(&self) -> bool {
+        self.tangents.iter().all(|t| t.is_zero()) && self.value.is_constant()
+    }
+
+    #[inline(always)]
+    fn unary(self, op: Unary) -> Self {
+        let (v, d) = op.apply(self.value);
+        self.map(v, |t| chain_term(d, t))
+    }
+
+    #[inline(always)]
+    fn binary(self, rhs: Self, op: Binary) -> Self {
+        let (v, da, db) = op.apply(self.value, rhs.value);
+        let mut tangents = self.tangents;
+        for (t, r) in tangents.iter_mut().zip(rhs.tangents.iter()) {
+            *t = chain_term(da, *t) + chain_term(db, *r);
+        }
+        DualVec::new(v, tangents)
+    }
+
+    #[inline(always)]
+    fn add(self, rhs: Self) -> Self {
+        let mut tangents = self.tangents;
+        for (t, r) in tangents.iter_mut().zip(rhs.tangents.iter()) {
+            *t = *t + *r;
+        }
+        DualVec::new(self.value + rhs.value, tangents)
+    }
+
+    #[inline(always)]
+    fn sub(self, rhs: Self) -> Self {
+        let mut tangents = self.tangents;
+        for (t, r) in tangents.iter_mut().zip(rhs.tangents.iter()) {
+            *t = *t - *r;
+        }
+        DualVec::new(self.value - rhs.value, tangents)
+    }
+
+    #[inline(always)]
+    fn neg(self) -> Self {
+        self.map(-self.value, |t| -t)
+    }
+
+    #[inline(always)]
+    fn scale(self, c: T) -> Self {
+        self.map(self.value * c, |t| t * c)
+    }
+}
+
+crate::impl_scalar_traits!([T: Scalar, const N: usize] DualVec<T, N>);
+
+impl<T: Scalar, const N: usize> fmt::Display for DualVec<T, N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.value)?;
+        for (k, t) in self.tangents.iter().enumerate() {
+            write!(f, " + {t}ε{k}")?;
+        }
+        Ok(())
+    }
+}
+
+impl<T: Scalar, const N: usize> fmt::Debug for DualVec<T, N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DualVec({:?}, {:?})", self.value, self.tangents)
+    }
+}

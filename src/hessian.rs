@@ -1,0 +1,3 @@
+//! Hessians and Hessian-vector products as forward over reverse.
+//!
+//! (Being built: see issue 4.)

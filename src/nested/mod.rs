@@ -1,0 +1,3 @@
+//! Modes inside modes: forward over reverse, reverse over forward, and deeper nestings.
+//!
+//! (Being built: see issue 4.)

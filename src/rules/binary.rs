@@ -1,0 +1,103 @@
+//! Rules for two-argument primitives: value and both partial derivatives.
+
+use num_traits::Float;
+
+use crate::Scalar;
+
+/// A two-argument primitive `f(a, b)`. [`Binary::apply`] gives `(f, ∂f/∂a, ∂f/∂b)`.
+///
+/// Conventions at points where a partial does not exist (each is tested):
+/// - `Max`/`Min` at a tie: each argument gets 1/2 (so `max(x, x)` has derivative 1). A NaN
+///   argument is ignored, as `Float::max` ignores it.
+/// - `Hypot` at the origin: partials 0 (the least-norm subgradient, as for `abs`).
+/// - `Atan2` at the origin: partials NaN (the function jumps there).
+/// - `Powf` (`aᵇ`): `∂/∂b = aᵇ ln a` for `a > 0`; 0 at `a = 0, b > 0` (the limit); NaN for
+///   a negative base, where `aᵇ` is not real near integer `b`. `∂/∂a = b·aᵇ⁻¹`, 0 when
+///   `b = 0`. An engine skips the partial of a constant operand, so `x.powf(3.0)` at a
+///   negative `x` has the ordinary derivative.
+/// - `Rem` (`a % b`): `∂/∂a = 1`, `∂/∂b = −trunc(a/b)`, the derivative of the piece.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Binary {
+    /// `a · b`.
+    Mul,
+    /// `a / b`.
+    Div,
+    /// Remainder `a % b`.
+    Rem,
+    /// `aᵇ`.
+    Powf,
+    /// `atan2(a, b)`: the angle of the point `(b, a)`.
+    Atan2,
+    /// `√(a² + b²)`.
+    Hypot,
+    /// The larger argument.
+    Max,
+    /// The smaller argument.
+    Min,
+}
+
+impl Binary {
+    /// Value and the two partials at `(a, b)`, in `T`'s arithmetic.
+    #[inline(always)]
+    pub fn apply<T: Scalar>(self, a: T, b: T) -> (T, T, T) {
+        let zero = T::zero();
+        let one = T::one();
+        match self {
+            Binary::Mul => (a * b, b, a),
+            Binary::Div => {
+                let r = Float::recip(b);
+                let v = a / b;
+                (v, r, -(v * r))
+            }
+            Binary::Rem => (a % b, one, -Float::trunc(a / b)),
+            Binary::Powf => {
+                let v = Float::powf(a, b);
+                let da = if b == zero {
+                    zero
+                } else {
+                    b * Float::powf(a, b - one)
+                };
+                let db = if a > zero {
+                    v * Float::ln(a)
+                } else if a == zero && b > zero {
+                    zero
+                } else {
+                    T::nan()
+                };
+                (v, da, db)
+            }
+            Binary::Atan2 => {
+                let r = Float::recip(a * a + b * b);
+                (Float::atan2(a, b), b * r, -(a * r))
+            }
+            Binary::Hypot => {
+                let h = Float::hypot(a, b);
+                if h == zero {
+                    (h, zero, zero)
+                } else {
+                    (h, a / h, b / h)
+                }
+            }
+            Binary::Max => {
+                if a > b || Float::is_nan(b) {
+                    (a, one, zero)
+                } else if a < b || Float::is_nan(a) {
+                    (b, zero, one)
+                } else {
+                    let half = T::cst(0.5);
+                    (a, half, half)
+                }
+            }
+            Binary::Min => {
+                if a < b || Float::is_nan(b) {
+                    (a, one, zero)
+                } else if a > b || Float::is_nan(a) {
+                    (b, zero, one)
+                } else {
+                    let half = T::cst(0.5);
+                    (a, half, half)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! Rules for one-argument primitives: value and first derivative.
+
+use num_traits::Float;
+
+use crate::Scalar;
+
+/// A one-argument primitive. [`Unary::apply`] gives its value and derivative.
+///
+/// Conventions at points where the derivative does not exist (each is tested):
+/// - `Abs` at 0: derivative 0 (the least-norm subgradient).
+/// - `Sqrt` and `Cbrt` at 0: derivative `+inf` (the one-sided limit); an engine multiplies
+///   it only by a non-zero tangent, so a constant input never turns into NaN.
+/// - `Floor`, `Ceil`, `Round`, `Trunc`, `Signum`: derivative 0 everywhere, including at
+///   their jumps. `Fract`: derivative 1 everywhere.
+/// - Outside a function's real domain (`Ln` of a negative, `Asin` beyond ±1) value and
+///   derivative are NaN, as the plain float would be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Unary {
+    /// `1/x`.
+    Recip,
+    /// `√x`.
+    Sqrt,
+    /// `∛x`.
+    Cbrt,
+    /// `eˣ`.
+    Exp,
+    /// `2ˣ`.
+    Exp2,
+    /// `eˣ − 1`.
+    ExpM1,
+    /// Natural logarithm.
+    Ln,
+    /// Base-2 logarithm.
+    Log2,
+    /// Base-10 logarithm.
+    Log10,
+    /// `ln(1 + x)`.
+    Ln1p,
+    /// Sine.
+    Sin,
+    /// Cosine.
+    Cos,
+    /// Tangent.
+    Tan,
+    /// Arcsine.
+    Asin,
+    /// Arccosine.
+    Acos,
+    /// Arctangent.
+    Atan,
+    /// Hyperbolic sine.
+    Sinh,
+    /// Hyperbolic cosine.
+    Cosh,
+    /// Hyperbolic tangent.
+    Tanh,
+    /// Inverse hyperbolic sine.
+    Asinh,
+    /// Inverse hyperbolic cosine.
+    Acosh,
+    /// Inverse hyperbolic tangent.
+    Atanh,
+    /// Absolute value.
+    Abs,
+    /// Sign (`Float::signum`: ±1, NaN for NaN).
+    Signum,
+    /// Round down.
+    Floor,
+    /// Round up.
+    Ceil,
+    /// Round half away from zero.
+    Round,
+    /// Round toward zero.
+    Trunc,
+    /// `x − trunc(x)`.
+    Fract,
+    /// Radians to degrees.
+    ToDegrees,
+    /// Degrees to radians.
+    ToRadians,
+    /// Integer power `xⁿ`.
+    Powi(i32),
+}
+
+impl Unary {
+    /// Value and derivative of the primitive at `x`, both in `T`'s arithmetic.
+    #[inline(always)]
+    pub fn apply<T: Scalar>(self, x: T) -> (T, T) {
+        let one = T::one();
+        match self {
+            Unary::Recip => {
+                let r = Float::recip(x);
+                (r, -(r * r))
+            }
+            Unary::Sqrt => {
+                let s = Float::sqrt(x);
+                (s, T::cst(0.5) / s)
+            }
+            Unary::Cbrt => {
+                let c = Float::cbrt(x);
+                (c, Float::recip(T::cst(3.0) * c * c))
+            }
+            Unary::Exp => {
+                let e = Float::exp(x);
+                (e, e)
+            }
+            Unary::Exp2 => {
+                let e = Float::exp2(x);
+                (e, e * T::LN_2())
+            }
+            Unary::ExpM1 => {
+                let e = Float::exp_m1(x);
+                (e, e + one)
+            }
+            Unary::Ln => (Float::ln(x), Float::recip(x)),
+            Unary::Log2 => (Float::log2(x), Float::recip(x * T::LN_2())),
+            Unary::Log10 => (Float::log10(x), Float::recip(x * T::LN_10())),
+            Unary::Ln1p => (Float::ln_1p(x), Float::recip(one + x)),
+            Unary::Sin => Float::sin_cos(x),
+            Unary::Cos => {
+                let (s, c) = Float::sin_cos(x);
+                (c, -s)
+            }
+            Unary::Tan => {
+                let t = Float::tan(x);
+                (t, one + t * t)
+            }
+            Unary::Asin => (
+                Float::asin(x),
+                Float::recip(Float::sqrt((one - x) * (one + x))),
+            ),
+            Unary::Acos => (
+                Float::acos(x),
+                -Float::recip(Float::sqrt((one - x) * (one + x))),
+            ),
+            Unary::Atan => (Float::atan(x), Float::recip(one + x * x)),
+            Unary::Sinh => (Float::sinh(x), Float::cosh(x)),
+            Unary::Cosh => (Float::cosh(x), Float::sinh(x)),
+            Unary::Tanh => {
+                let t = Float::tanh(x);
+                (t, one - t * t)
+            }
+            Unary::Asinh => (Float::asinh(x), Float::recip(Float::sqrt(x * x + one))),
+            Unary::Acosh => (
+                Float::acosh(x),
+                Float::recip(Float::sqrt((x - one) * (x + one))),
+            ),
+            Unary::Atanh => (Float::atanh(x), Float::recip((one - x) * (one + x))),
+            Unary::Abs => {
+                let slope = if x > T::zero() {
+                    one
+                } else if x < T::zero() {
+                    -one
+                } else if Float::is_nan(x) {
+                    x
+                } else {
+                    T::zero()
+                };
+                (Float::abs(x), slope)
+            }
+            Unary::Signum => (Float::signum(x), T::zero()),
+            Unary::Floor => (Float::floor(x), T::zero()),
+            Unary::Ceil => (Float::ceil(x), T::zero()),
+            Unary::Round => (Float::round(x), T::zero()),
+            Unary::Trunc => (Float::trunc(x), T::zero()),
+            Unary::Fract => (Float::fract(x), one),
+            Unary::ToDegrees => {
+                let k = T::cst(180.0 / std::f64::consts::PI);
+                (Float::to_degrees(x), k)
+            }
+            Unary::ToRadians => {
+                let k = T::cst(std::f64::consts::PI / 180.0);
+                (Float::to_radians(x), k)
+            }
+            Unary::Powi(n) => match n {
+                0 => (one, T::zero()),
+                1 => (x, one),
+                2 => (x * x, x + x),
+                i32::MIN => {
+                    let v = Float::powi(x, n);
+                    (v, T::cst(n as f64) * v / x)
+                }
+                _ => (Float::powi(x, n), T::cst(n as f64) * Float::powi(x, n - 1)),
+            },
+        }
+    }
+
+    /// True for primitives whose derivative is zero everywhere (rounding and sign).
+    #[inline]
+    pub fn is_locally_constant(self) -> bool {
+        matches!(
+            self,
+            Unary::Signum | Unary::Floor | Unary::Ceil | Unary::Round | Unary::Trunc
+        )
+    }
+}

@@ -1,0 +1,80 @@
+//! The scalar trait family: what every number mixad differentiates through implements.
+//!
+//! [`Scalar`] is implemented by `f64`, `f32`, the forward duals of [`crate::forward`], the
+//! reverse variables of [`crate::reverse`], and every nesting of them. It bundles the
+//! `num_traits` traits (so code written once as `fn f<T: Float>(x: &[T]) -> T` runs on any
+//! of them) with nalgebra's [`RealField`] (so nalgebra's decompositions run on AD numbers).
+//!
+//! Rules in [`crate::rules`] are written against this trait, which is what makes every rule
+//! differentiable to any order: a rule evaluated at `Dual<f64>` differentiates itself.
+
+use std::fmt::{Debug, Display};
+
+use nalgebra::RealField;
+use num_traits::{Float, FloatConst, FromPrimitive, NumCast, Signed};
+
+/// A real number mixad can differentiate through: a plain float or any AD number.
+///
+/// Generic code should usually ask only for `num_traits::Float` (or nalgebra's
+/// `RealField`); `Scalar` is the bound mixad's own APIs use. Because it has both `Float`
+/// and `RealField` as supertraits, method calls that exist in both (such as `sin`) must
+/// be written `Float::sin(x)` inside code bounded by `Scalar`.
+pub trait Scalar:
+    Float
+    + FloatConst
+    + FromPrimitive
+    + NumCast
+    + Signed
+    + RealField
+    + Default
+    + Debug
+    + Display
+    + Copy
+    + Send
+    + Sync
+    + 'static
+{
+    /// The constant `c` as this type (exact for `f64`, rounded for `f32`); never recorded.
+    fn cst(c: f64) -> Self;
+
+    /// The plain `f64` value at the bottom of any nesting (tangents dropped).
+    fn value_f64(&self) -> f64;
+
+    /// True when this number carries no derivative information at any level.
+    ///
+    /// Plain floats always do; a dual is constant when all its tangents are zero, a
+    /// reverse variable when it is not on a tape. Engines skip the chain-rule term of a
+    /// constant operand, so an infinite local derivative (such as `sqrt` at 0) times a zero
+    /// tangent gives 0, not NaN.
+    fn is_constant(&self) -> bool;
+}
+
+impl Scalar for f64 {
+    #[inline(always)]
+    fn cst(c: f64) -> Self {
+        c
+    }
+    #[inline(always)]
+    fn value_f64(&self) -> f64 {
+        *self
+    }
+    #[inline(always)]
+    fn is_constant(&self) -> bool {
+        true
+    }
+}
+
+impl Scalar for f32 {
+    #[inline(always)]
+    fn cst(c: f64) -> Self {
+        c as f32
+    }
+    #[inline(always)]
+    fn value_f64(&self) -> f64 {
+        *self as f64
+    }
+    #[inline(always)]
+    fn is_constant(&self) -> bool {
+        true
+    }
+}
