@@ -26,12 +26,12 @@ pub enum Decision<'a, X> {
         outcome: Option<Ordering>,
     },
     /// A predicate on the value alone (`is_nan`, `is_sign_negative`, `classify`, …) or a
-    /// conversion to a plain number (`to_f64`, `to_i64`, …), identified by what it saw.
+    /// conversion to a plain number (`to_f64`, `to_i64`, …).
     Inspect {
         /// A summary of what was observed: equal summaries mean the same decision.
         seen: u64,
-        /// Which predicate or conversion it was.
-        what: &'static str,
+        /// Recomputes `seen` for another number (used when checking a guard at a new point).
+        probe: fn(&X) -> u64,
     },
 }
 

@@ -207,22 +207,22 @@ macro_rules! impl_scalar_traits {
         impl<$($gen)*> ::num_traits::ToPrimitive for $t {
             fn to_i64(&self) -> Option<i64> {
                 let v = ::num_traits::ToPrimitive::to_i64(&$crate::chain::Chain::primal(self));
-                $crate::facade::observe_conversion(self, v.map(|v| v as u64), "to_i64");
+                $crate::facade::observe(self, v.map_or(u64::MAX, |v| v as u64), |x: &$t| ::num_traits::ToPrimitive::to_i64(&$crate::chain::Chain::primal(x)).map_or(u64::MAX, |v| v as u64));
                 v
             }
             fn to_u64(&self) -> Option<u64> {
                 let v = ::num_traits::ToPrimitive::to_u64(&$crate::chain::Chain::primal(self));
-                $crate::facade::observe_conversion(self, v, "to_u64");
+                $crate::facade::observe(self, v.unwrap_or(u64::MAX), |x: &$t| ::num_traits::ToPrimitive::to_u64(&$crate::chain::Chain::primal(x)).unwrap_or(u64::MAX));
                 v
             }
             fn to_f64(&self) -> Option<f64> {
                 let v = ::num_traits::ToPrimitive::to_f64(&$crate::chain::Chain::primal(self));
-                $crate::facade::observe_conversion(self, v.map(f64::to_bits), "to_f64");
+                $crate::facade::observe(self, v.map_or(u64::MAX, f64::to_bits), |x: &$t| ::num_traits::ToPrimitive::to_f64(&$crate::chain::Chain::primal(x)).map_or(u64::MAX, f64::to_bits));
                 v
             }
             fn to_f32(&self) -> Option<f32> {
                 let v = ::num_traits::ToPrimitive::to_f32(&$crate::chain::Chain::primal(self));
-                $crate::facade::observe_conversion(self, v.map(|v| v.to_bits() as u64), "to_f32");
+                $crate::facade::observe(self, v.map_or(u64::MAX, |v| v.to_bits() as u64), |x: &$t| ::num_traits::ToPrimitive::to_f32(&$crate::chain::Chain::primal(x)).map_or(u64::MAX, |v| v.to_bits() as u64));
                 v
             }
         }
@@ -295,47 +295,49 @@ macro_rules! impl_scalar_traits {
             fn max_value() -> Self { <$t as $crate::chain::Chain>::constant(::num_traits::Float::max_value()) }
             fn is_nan(self) -> bool {
                 let r = ::num_traits::Float::is_nan($crate::chain::Chain::primal(&self));
-                $crate::facade::observe_test(&self, r, "is_nan");
+                $crate::facade::observe(&self, r as u64, |x: &$t| ::num_traits::Float::is_nan($crate::chain::Chain::primal(x)) as u64);
                 r
             }
             fn is_infinite(self) -> bool {
                 let r = ::num_traits::Float::is_infinite($crate::chain::Chain::primal(&self));
-                $crate::facade::observe_test(&self, r, "is_infinite");
+                $crate::facade::observe(&self, r as u64, |x: &$t| ::num_traits::Float::is_infinite($crate::chain::Chain::primal(x)) as u64);
                 r
             }
             fn is_finite(self) -> bool {
                 let r = ::num_traits::Float::is_finite($crate::chain::Chain::primal(&self));
-                $crate::facade::observe_test(&self, r, "is_finite");
+                $crate::facade::observe(&self, r as u64, |x: &$t| ::num_traits::Float::is_finite($crate::chain::Chain::primal(x)) as u64);
                 r
             }
             fn is_normal(self) -> bool {
                 let r = ::num_traits::Float::is_normal($crate::chain::Chain::primal(&self));
-                $crate::facade::observe_test(&self, r, "is_normal");
+                $crate::facade::observe(&self, r as u64, |x: &$t| ::num_traits::Float::is_normal($crate::chain::Chain::primal(x)) as u64);
                 r
             }
             fn is_subnormal(self) -> bool {
                 let r = ::num_traits::Float::is_subnormal($crate::chain::Chain::primal(&self));
-                $crate::facade::observe_test(&self, r, "is_subnormal");
+                $crate::facade::observe(&self, r as u64, |x: &$t| ::num_traits::Float::is_subnormal($crate::chain::Chain::primal(x)) as u64);
                 r
             }
             fn classify(self) -> ::std::num::FpCategory {
                 let r = ::num_traits::Float::classify($crate::chain::Chain::primal(&self));
-                $crate::facade::observe_conversion(&self, Some(r as u64), "classify");
+                $crate::facade::observe(&self, r as u64, |x: &$t| ::num_traits::Float::classify($crate::chain::Chain::primal(x)) as u64);
                 r
             }
             fn is_sign_positive(self) -> bool {
                 let r = ::num_traits::Float::is_sign_positive($crate::chain::Chain::primal(&self));
-                $crate::facade::observe_test(&self, r, "is_sign_positive");
+                $crate::facade::observe(&self, r as u64, |x: &$t| ::num_traits::Float::is_sign_positive($crate::chain::Chain::primal(x)) as u64);
                 r
             }
             fn is_sign_negative(self) -> bool {
                 let r = ::num_traits::Float::is_sign_negative($crate::chain::Chain::primal(&self));
-                $crate::facade::observe_test(&self, r, "is_sign_negative");
+                $crate::facade::observe(&self, r as u64, |x: &$t| ::num_traits::Float::is_sign_negative($crate::chain::Chain::primal(x)) as u64);
                 r
             }
             fn integer_decode(self) -> (u64, i16, i8) {
                 let r = ::num_traits::Float::integer_decode($crate::chain::Chain::primal(&self));
-                $crate::facade::observe_conversion(&self, Some(r.0 ^ ((r.1 as u64) << 48) ^ ((r.2 as u64) << 40)), "integer_decode");
+                $crate::facade::observe(&self, $crate::facade::decode_summary(r), |x: &$t| {
+                    $crate::facade::decode_summary(::num_traits::Float::integer_decode($crate::chain::Chain::primal(x)))
+                });
                 r
             }
             #[inline] fn floor(self) -> Self { $crate::chain::Chain::unary(self, $crate::rules::Unary::Floor) }
@@ -563,22 +565,17 @@ macro_rules! impl_scalar_traits {
     };
 }
 
-/// Reports a predicate's outcome on `x` to its engine.
+/// Reports to `x`'s engine that a decision was taken from its value; `probe` computes
+/// what the decision saw, for `x` now and for other values later.
 #[doc(hidden)]
 #[inline]
-pub fn observe_test<X: Chain>(x: &X, outcome: bool, what: &'static str) {
-    x.observe(Decision::Inspect {
-        seen: outcome as u64,
-        what,
-    });
+pub fn observe<X: Chain>(x: &X, seen: u64, probe: fn(&X) -> u64) {
+    x.observe(Decision::Inspect { seen, probe });
 }
 
-/// Reports a conversion of `x` to a plain number (what it produced) to its engine.
+/// One number summarising `integer_decode`'s result, for guards.
 #[doc(hidden)]
 #[inline]
-pub fn observe_conversion<X: Chain>(x: &X, seen: Option<u64>, what: &'static str) {
-    x.observe(Decision::Inspect {
-        seen: seen.unwrap_or(u64::MAX),
-        what,
-    });
+pub fn decode_summary((mantissa, exponent, sign): (u64, i16, i8)) -> u64 {
+    mantissa ^ ((exponent as u16 as u64) << 48) ^ ((sign as u8 as u64) << 40)
 }

@@ -42,4 +42,5 @@ pub mod rules;
 mod scalar;
 
 pub use chain::Chain;
+pub use reverse::{gradient, value_and_gradient};
 pub use scalar::Scalar;

@@ -110,8 +110,10 @@ where
 {
     check_chunk(chunk, "forward::gradient_with_chunk");
     let mut grad = Vec::with_capacity(x.len());
-    let mut inputs: Vec<DualVec<S, LANES>> =
-        x.iter().map(|&v| DualVec::new(v, [S::zero(); LANES])).collect();
+    let mut inputs: Vec<DualVec<S, LANES>> = x
+        .iter()
+        .map(|&v| DualVec::new(v, [S::zero(); LANES]))
+        .collect();
     for start in (0..x.len()).step_by(chunk) {
         let end = (start + chunk).min(x.len());
         seed(&mut inputs, start, end);

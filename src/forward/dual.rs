@@ -2,7 +2,6 @@
 
 use std::fmt;
 
-
 use crate::chain::Chain;
 use crate::rules::{Binary, Unary};
 use crate::Scalar;

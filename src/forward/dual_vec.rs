@@ -2,7 +2,6 @@
 
 use std::fmt;
 
-
 use crate::chain::Chain;
 use crate::forward::dual::chain_term;
 use crate::rules::{Binary, Unary};
@@ -42,7 +41,10 @@ impl<T: Scalar, const N: usize> DualVec<T, N> {
     /// If `lane >= N`.
     #[inline]
     pub fn variable(value: T, lane: usize) -> Self {
-        assert!(lane < N, "DualVec::variable: lane {lane} out of range for {N} lanes");
+        assert!(
+            lane < N,
+            "DualVec::variable: lane {lane} out of range for {N} lanes"
+        );
         let mut tangents = [T::zero(); N];
         tangents[lane] = T::one();
         DualVec { value, tangents }

@@ -1,0 +1,88 @@
+//! [`Pullback`]: a recorded `f: Rⁿ → Rᵐ` kept so cotangents can be pulled back many times.
+
+use crate::chain::Chain;
+use crate::reverse::recording::Session;
+use crate::reverse::tape::{reverse_sweep, Node, TapeScalar};
+use crate::reverse::Var;
+
+/// The pullback of `f` at a point: maps any cotangent `ȳ ∈ Rᵐ` to `x̄ = ȳᵀ J ∈ Rⁿ`
+/// without re-running `f`. Made by [`pullback`].
+#[derive(Clone, Debug)]
+pub struct Pullback<S> {
+    /// Node 0 is the sink; nodes `1..=inputs` are the inputs.
+    nodes: Vec<Node<S>>,
+    inputs: usize,
+    outputs: Vec<u32>,
+}
+
+impl<S: TapeScalar> Pullback<S> {
+    /// Number of inputs `n`.
+    pub fn input_len(&self) -> usize {
+        self.inputs
+    }
+
+    /// Number of outputs `m`.
+    pub fn output_len(&self) -> usize {
+        self.outputs.len()
+    }
+
+    /// `ȳᵀ J`: one backward sweep over the kept recording.
+    ///
+    /// # Panics
+    /// If `ybar` does not have one entry per output.
+    pub fn apply(&self, ybar: &[S]) -> Vec<S> {
+        assert_eq!(
+            ybar.len(),
+            self.outputs.len(),
+            "Pullback::apply: the cotangent has {} entries but f has {} outputs",
+            ybar.len(),
+            self.outputs.len()
+        );
+        let mut adjoints = vec![S::zero(); self.nodes.len()];
+        for (&y, &w) in self.outputs.iter().zip(ybar) {
+            adjoints[y as usize] += w;
+        }
+        reverse_sweep(&self.nodes, self.inputs + 1, &mut adjoints);
+        adjoints[1..=self.inputs].to_vec()
+    }
+}
+
+/// Records `f: Rⁿ → Rᵐ` at `x`; returns `f(x)` and its [`Pullback`].
+///
+/// ```
+/// use num_traits::Float;
+/// let (y, pb) = mixad::reverse::pullback(|x| vec![x[0] * x[1], x[1].powi(2)], &[2.0, 3.0]);
+/// assert_eq!(y, vec![6.0, 9.0]);
+/// assert_eq!(pb.apply(&[1.0, 0.0]), vec![3.0, 2.0]);
+/// assert_eq!(pb.apply(&[0.0, 1.0]), vec![0.0, 6.0]);
+/// ```
+pub fn pullback<S: TapeScalar, F, R>(f: F, x: &[S]) -> (Vec<S>, Pullback<S>)
+where
+    F: FnOnce(&[Var<S>]) -> R,
+    R: AsRef<[Var<S>]>,
+{
+    let session = Session::<S>::begin(false);
+    let inputs = session.inputs(x);
+    let out = f(&inputs);
+    let out = out.as_ref();
+    for y in out {
+        session.check_output(y, "reverse::pullback");
+    }
+    let start = session.start();
+    let rebase = move |i: u32| if i == 0 { 0 } else { i - start + 1 };
+    session.finish(|tape, _| {
+        let segment = &tape.nodes[start as usize..];
+        let mut nodes = Vec::with_capacity(segment.len() + 1);
+        nodes.push(Node::leaf());
+        nodes.extend(segment.iter().map(|n| Node {
+            args: [rebase(n.args[0]), rebase(n.args[1])],
+            partials: n.partials,
+        }));
+        let pullback = Pullback {
+            nodes,
+            inputs: x.len(),
+            outputs: out.iter().map(|y| rebase(y.index())).collect(),
+        };
+        (out.iter().map(|y| y.primal()).collect(), pullback)
+    })
+}

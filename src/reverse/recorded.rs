@@ -1,0 +1,172 @@
+//! [`Recorded`]: record a function once, then evaluate value and gradient at new points
+//! without re-running it, guarded against branches that would go the other way.
+
+use std::fmt;
+
+use crate::reverse::program::{Program, Workspace};
+use crate::reverse::recording::Session;
+use crate::reverse::Var;
+
+/// A function recorded once and replayed at new points. Made by [`record`].
+///
+/// Every decision the function took from a tracked value while recording (a comparison,
+/// `max`, `abs` of a sign, a `while` condition, a conversion to a plain number) is kept
+/// as a *branch guard*. At a new point the replay checks them all; if any would go the
+/// other way, [`Recorded::value_and_gradient`] re-records at the new point (so the result
+/// is always the derivative of the branch actually taken there), and
+/// [`Recorded::try_value_and_gradient`] returns [`BranchChanged`] instead.
+///
+/// ```
+/// use num_traits::Float;
+/// fn f<T: Float>(x: &[T]) -> T {
+///     if x[0] > T::zero() { x[0] * x[1] } else { x[1].powi(2) }
+/// }
+/// let mut rec = mixad::reverse::record(|x| f(x), &[1.0, 3.0]);
+/// assert_eq!(rec.value_and_gradient(&[2.0, 5.0]), (10.0, vec![5.0, 2.0])); // replayed
+/// assert_eq!(rec.rerecord_count(), 0);
+/// assert_eq!(rec.value_and_gradient(&[-1.0, 5.0]), (25.0, vec![0.0, 10.0])); // branch flipped
+/// assert_eq!(rec.rerecord_count(), 1);
+/// assert!(rec.try_value_and_gradient(&[1.0, 5.0]).is_err()); // opted out of re-recording
+/// ```
+pub struct Recorded<F> {
+    f: F,
+    program: Program,
+    workspace: Workspace<f64>,
+    rerecords: usize,
+}
+
+/// A guard of a [`Recorded`] function would go the other way at the requested point.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BranchChanged {
+    /// How many guards the recording holds.
+    pub guards: usize,
+}
+
+impl fmt::Display for BranchChanged {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "a branch taken when the function was recorded goes the other way at this point \
+             (one of {} guards failed); record again at this point",
+            self.guards
+        )
+    }
+}
+
+impl std::error::Error for BranchChanged {}
+
+/// Records `f: Rⁿ → R` at `x` for replay at other points. See [`Recorded`].
+pub fn record<F>(mut f: F, x: &[f64]) -> Recorded<F>
+where
+    F: FnMut(&[Var<f64>]) -> Var<f64>,
+{
+    let program = record_program(&mut f, x);
+    Recorded {
+        f,
+        program,
+        workspace: Workspace::new(),
+        rerecords: 0,
+    }
+}
+
+pub(crate) fn record_program<F>(f: &mut F, x: &[f64]) -> Program
+where
+    F: FnMut(&[Var<f64>]) -> Var<f64>,
+{
+    let session = Session::<f64>::begin(true);
+    let inputs = session.inputs(x);
+    let y = f(&inputs);
+    session.check_output(&y, "reverse::record");
+    let (id, start) = (session.id(), session.start());
+    session.finish(|tape, log| {
+        let log = log.expect("a logging recording has a log");
+        Program::new(id, &tape.nodes, start, *log, x.len(), &y)
+    })
+}
+
+impl<F> Recorded<F>
+where
+    F: FnMut(&[Var<f64>]) -> Var<f64>,
+{
+    /// `(f(x), ∇f(x))`, replaying the recording; re-records if a branch changed.
+    ///
+    /// # Panics
+    /// If `x` has a different length than the point first recorded.
+    pub fn value_and_gradient(&mut self, x: &[f64]) -> (f64, Vec<f64>) {
+        let mut grad = vec![0.0; x.len()];
+        let value = self.value_and_gradient_into(x, &mut grad);
+        (value, grad)
+    }
+
+    /// `∇f(x)`; see [`Recorded::value_and_gradient`].
+    pub fn gradient(&mut self, x: &[f64]) -> Vec<f64> {
+        self.value_and_gradient(x).1
+    }
+
+    /// Writes `∇f(x)` into `grad` and returns `f(x)`; allocates nothing once warm.
+    ///
+    /// # Panics
+    /// If `x` or `grad` has a different length than the point first recorded.
+    pub fn value_and_gradient_into(&mut self, x: &[f64], grad: &mut [f64]) -> f64 {
+        self.check_lengths(x, grad);
+        if !self.program.forward(x, &mut self.workspace) {
+            self.program = record_program(&mut self.f, x);
+            self.rerecords += 1;
+            let replayed = self.program.forward(x, &mut self.workspace);
+            debug_assert!(replayed, "a fresh recording satisfies its own guards");
+        }
+        self.program.backward(&mut self.workspace, grad);
+        self.program.output(&self.workspace)
+    }
+
+    /// Like [`Recorded::value_and_gradient`], but never re-records: returns
+    /// [`BranchChanged`] when a branch would go the other way at `x`.
+    pub fn try_value_and_gradient(&mut self, x: &[f64]) -> Result<(f64, Vec<f64>), BranchChanged> {
+        let mut grad = vec![0.0; x.len()];
+        self.check_lengths(x, &grad);
+        if !self.program.forward(x, &mut self.workspace) {
+            return Err(BranchChanged {
+                guards: self.program.guard_count(),
+            });
+        }
+        self.program.backward(&mut self.workspace, &mut grad);
+        Ok((self.program.output(&self.workspace), grad))
+    }
+
+    /// How many times a changed branch forced a new recording.
+    pub fn rerecord_count(&self) -> usize {
+        self.rerecords
+    }
+
+    /// Number of operations in the current recording (inputs included).
+    pub fn len(&self) -> usize {
+        self.program.len() - 1
+    }
+
+    /// True if the recording holds no operation (a function of no inputs returning a
+    /// constant).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Number of branch guards in the current recording.
+    pub fn guard_count(&self) -> usize {
+        self.program.guard_count()
+    }
+
+    fn check_lengths(&self, x: &[f64], grad: &[f64]) {
+        let n = self.program.inputs();
+        assert_eq!(
+            x.len(),
+            n,
+            "Recorded: the function was recorded with {n} inputs, called with {}",
+            x.len()
+        );
+        assert_eq!(
+            grad.len(),
+            n,
+            "Recorded: the gradient buffer has {} entries, expected {n}",
+            grad.len()
+        );
+    }
+}

@@ -1,0 +1,274 @@
+//! The tape: a thread-local, append-only list of nodes, one per recorded operation.
+//!
+//! Node `i` holds the indices of its (at most two) operands and the local partials of its
+//! value with respect to them: its pullback. Index 0 is the *sink*: constants point there,
+//! and whatever flows into it is discarded, so every node has exactly two operand slots
+//! and the reverse sweep has no branches on arity. At `f64` a node is 24 bytes.
+//!
+//! Each value type has its own thread-local tape ([`TapeScalar`]). Recordings nest: an
+//! active recording is a *segment* of the tape, identified by a process-unique id that its
+//! variables carry, so a variable used outside its recording is caught, not misread.
+
+use std::sync::atomic::{AtomicU32, Ordering as AtomicOrdering};
+
+use crate::reverse::program::ProgramLog;
+use crate::Scalar;
+
+/// One recorded operation: operand indices and the partials with respect to them.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Node<T> {
+    pub(crate) args: [u32; 2],
+    pub(crate) partials: [T; 2],
+}
+
+impl<T: Scalar> Node<T> {
+    /// A node with no operands: an input, or the sink.
+    #[inline(always)]
+    pub(crate) fn leaf() -> Self {
+        Node {
+            args: [0, 0],
+            partials: [T::zero(), T::zero()],
+        }
+    }
+}
+
+/// An active recording on a tape.
+struct Segment<T> {
+    start: u32,
+    id: u32,
+    log: Option<Box<ProgramLog<T>>>,
+}
+
+/// The per-thread, per-value-type tape. Buffers are kept between recordings, so a
+/// recording in steady state allocates nothing.
+pub struct Tape<T> {
+    pub(crate) nodes: Vec<Node<T>>,
+    adjoints: Vec<T>,
+    segments: Vec<Segment<T>>,
+    /// Id of the innermost active recording (0: none).
+    current: u32,
+    /// Whether the innermost recording also logs a replayable program.
+    logging: bool,
+}
+
+static NEXT_RECORDING_ID: AtomicU32 = AtomicU32::new(1);
+
+fn fresh_id() -> u32 {
+    loop {
+        let id = NEXT_RECORDING_ID.fetch_add(1, AtomicOrdering::Relaxed);
+        if id != 0 {
+            return id;
+        }
+    }
+}
+
+impl<T: Scalar> Default for Tape<T> {
+    fn default() -> Self {
+        Tape::new()
+    }
+}
+
+impl<T: Scalar> Tape<T> {
+    /// An empty tape holding only the sink.
+    pub fn new() -> Self {
+        Tape {
+            nodes: vec![Node::leaf()],
+            adjoints: Vec::new(),
+            segments: Vec::new(),
+            current: 0,
+            logging: false,
+        }
+    }
+
+    /// Opens a recording; returns its id and the index of its first node.
+    pub(crate) fn begin(&mut self, log: bool) -> (u32, u32) {
+        let id = fresh_id();
+        let start = self.nodes.len() as u32;
+        self.segments.push(Segment {
+            start,
+            id,
+            log: log.then(|| Box::new(ProgramLog::new(start))),
+        });
+        self.current = id;
+        self.logging = log;
+        (id, start)
+    }
+
+    /// Takes the program log of recording `id` (which stops logging).
+    pub(crate) fn take_log(&mut self, id: u32) -> Option<Box<ProgramLog<T>>> {
+        let seg = self.segments.iter_mut().rev().find(|s| s.id == id)?;
+        let log = seg.log.take();
+        if self.current == id {
+            self.logging = false;
+        }
+        log
+    }
+
+    /// Closes recording `id`, dropping its nodes.
+    ///
+    /// Recordings close innermost first; if an inner one was left open (it cannot be, with
+    /// the RAII guard, but a bug must not corrupt the tape) it is closed too.
+    pub(crate) fn end(&mut self, id: u32) {
+        if !self.segments.iter().any(|s| s.id == id) {
+            return;
+        }
+        while let Some(seg) = self.segments.pop() {
+            self.nodes.truncate(seg.start as usize);
+            if seg.id == id {
+                break;
+            }
+        }
+        match self.segments.last() {
+            Some(seg) => {
+                self.current = seg.id;
+                self.logging = seg.log.is_some();
+            }
+            None => {
+                self.current = 0;
+                self.logging = false;
+            }
+        }
+    }
+
+    /// Panics unless `recording` is the innermost active recording.
+    #[inline(always)]
+    pub(crate) fn check(&self, recording: u32) {
+        if recording != self.current {
+            self.mismatch(recording);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn mismatch(&self, recording: u32) -> ! {
+        if self.current == 0 {
+            panic!(
+                "mixad: a reverse variable was used with no recording active; variables live \
+                 only inside the closure passed to reverse::gradient (or a sibling API)"
+            );
+        }
+        if self.segments.iter().any(|s| s.id == recording) {
+            panic!(
+                "mixad: a variable of an outer recording was used inside an inner recording of \
+                 the same type; its derivative would be lost. Differentiate the inner function \
+                 at the outer variable's type instead (nested modes)"
+            );
+        }
+        panic!(
+            "mixad: a reverse variable from another recording (finished, or on another \
+             thread) was used; variables live only inside their own recording"
+        );
+    }
+
+    /// Appends a node and returns its index.
+    #[inline(always)]
+    pub(crate) fn push(&mut self, args: [u32; 2], partials: [T; 2]) -> u32 {
+        let index = self.nodes.len();
+        if index >= u32::MAX as usize {
+            too_long();
+        }
+        self.nodes.push(Node { args, partials });
+        index as u32
+    }
+
+    /// The program log of the innermost recording, if it logs one.
+    #[inline(always)]
+    pub(crate) fn log(&mut self) -> Option<&mut ProgramLog<T>> {
+        if self.logging {
+            self.segments.last_mut().and_then(|s| s.log.as_deref_mut())
+        } else {
+            None
+        }
+    }
+
+    /// Sweeps nodes `first..` in reverse, with `seed` setting the initial adjoints, and
+    /// returns the adjoint buffer (indexed by node).
+    pub(crate) fn sweep(&mut self, first: u32, seed: impl FnOnce(&mut [T])) -> &[T] {
+        let len = self.nodes.len();
+        if self.adjoints.len() < len {
+            self.adjoints.resize(len, T::zero());
+        }
+        // Only this recording's range (and the sink) is cleared: outer recordings' entries
+        // are not in use while an inner one sweeps, and clearing them would make nested
+        // gradients quadratic.
+        self.adjoints[first as usize..len].fill(T::zero());
+        self.adjoints[0] = T::zero();
+        seed(&mut self.adjoints[..len]);
+        reverse_sweep(&self.nodes, first as usize, &mut self.adjoints[..len]);
+        &self.adjoints[..len]
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn too_long() -> ! {
+    panic!("mixad: a recording exceeded 2^32 - 1 operations")
+}
+
+/// Propagates adjoints from the end of `nodes` back to node `first`.
+///
+/// A zero adjoint is skipped, so a node whose value does not reach the output contributes
+/// nothing even if its partials are infinite or NaN.
+#[inline]
+pub(crate) fn reverse_sweep<T: Scalar>(nodes: &[Node<T>], first: usize, adjoints: &mut [T]) {
+    assert!(adjoints.len() >= nodes.len(), "adjoint buffer too short");
+    for i in (first..nodes.len()).rev() {
+        let a = adjoints[i];
+        if a.is_zero() {
+            continue;
+        }
+        let node = &nodes[i];
+        let [i0, i1] = node.args;
+        adjoints[i0 as usize] += node.partials[0] * a;
+        adjoints[i1 as usize] += node.partials[1] * a;
+    }
+}
+
+/// A value type with its own thread-local tape, so `Var<Self>` can record.
+///
+/// Implemented for `f64`, `f32`, the duals mixad's nested modes use, and `Var<f64>`
+/// (reverse over reverse). [`crate::impl_tape_scalar!`] adds another concrete type.
+pub trait TapeScalar: Scalar {
+    /// Runs `f` with this thread's tape for `Self`.
+    fn with_tape<R>(f: impl FnOnce(&mut Tape<Self>) -> R) -> R;
+}
+
+/// Gives a concrete scalar type its own thread-local tape (implements [`TapeScalar`]).
+///
+/// ```
+/// // mixad already does this for the common types; a crate adding its own scalar type
+/// // would write `mixad::impl_tape_scalar!(MyScalar);`.
+/// ```
+#[macro_export]
+macro_rules! impl_tape_scalar {
+    ($($t:ty),* $(,)?) => {$(
+        impl $crate::reverse::TapeScalar for $t {
+            #[inline(always)]
+            fn with_tape<R>(f: impl FnOnce(&mut $crate::reverse::Tape<Self>) -> R) -> R {
+                ::std::thread_local! {
+                    static TAPE: ::std::cell::RefCell<$crate::reverse::Tape<$t>> =
+                        ::std::cell::RefCell::new($crate::reverse::Tape::new());
+                }
+                TAPE.with(|t| f(&mut t.borrow_mut()))
+            }
+        }
+    )*};
+}
+
+use crate::forward::{Dual, DualVec};
+use crate::reverse::Var;
+
+impl_tape_scalar!(
+    f64,
+    f32,
+    Dual<f64>,
+    Dual<f32>,
+    Dual<Dual<f64>>,
+    DualVec<f64, 1>,
+    DualVec<f64, 2>,
+    DualVec<f64, 4>,
+    DualVec<f64, 8>,
+    DualVec<f64, 16>,
+    Var<f64>,
+    Var<Dual<f64>>,
+);

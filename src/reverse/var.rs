@@ -1,0 +1,262 @@
+//! [`Var`]: the reverse-mode variable, and how it records rules onto the tape.
+
+use std::fmt;
+
+use crate::chain::{Chain, Decision};
+use crate::reverse::program::{Operand, Step};
+use crate::reverse::tape::TapeScalar;
+use crate::rules::{Binary, Unary};
+use crate::Scalar;
+
+/// A reverse-mode variable: a value plus its place on the thread's tape.
+///
+/// `Copy`, 16 bytes at `f64`. Every operation on a `Var` appends one node (operands and
+/// local partials) to the tape; constants (`Var::constant`, plain `f64` operands) are never
+/// recorded. `T` may be a forward dual (`Var<DualVec<f64, 8>>` is how Hessian columns are
+/// computed) or a `Var` itself (reverse over reverse).
+///
+/// A `Var` is valid only inside the recording that created it (the closure passed to
+/// [`crate::reverse::gradient`] and its siblings); using it anywhere else panics with a
+/// message saying so, never gives a wrong number.
+#[derive(Clone, Copy)]
+pub struct Var<T> {
+    value: T,
+    index: u32,
+    recording: u32,
+}
+
+impl<T: Scalar> Var<T> {
+    /// A constant: no derivative, never recorded.
+    #[inline(always)]
+    pub fn constant(value: T) -> Self {
+        Var {
+            value,
+            index: 0,
+            recording: 0,
+        }
+    }
+
+    /// The node index on the tape (0 for a constant).
+    #[inline(always)]
+    pub(crate) fn index(&self) -> u32 {
+        self.index
+    }
+
+    /// The id of the recording this variable belongs to (0 for a constant).
+    #[inline(always)]
+    pub(crate) fn recording(&self) -> u32 {
+        self.recording
+    }
+
+    #[inline(always)]
+    pub(crate) fn from_parts(value: T, index: u32, recording: u32) -> Self {
+        Var {
+            value,
+            index,
+            recording,
+        }
+    }
+
+    /// This variable as a guard operand.
+    #[inline]
+    pub(crate) fn operand(&self) -> Operand<T> {
+        if self.index == 0 {
+            Operand::Const(self.value)
+        } else {
+            Operand::Node(self.index)
+        }
+    }
+}
+
+impl<T: TapeScalar> Var<T> {
+    /// The value, as a plain number of type `T` (derivative information dropped).
+    ///
+    /// Inside a [`crate::reverse::record`]ed function, a decision taken from this value is
+    /// guarded like a comparison: the recording is redone wherever the value differs.
+    #[inline]
+    pub fn value(&self) -> T {
+        crate::facade::observe(self, self.value.value_f64().to_bits(), |x: &Var<T>| {
+            x.value.value_f64().to_bits()
+        });
+        self.value
+    }
+
+    /// Records a node whose operands belong to `recording` and returns its variable.
+    #[inline(always)]
+    fn record(
+        value: T,
+        recording: u32,
+        args: [u32; 2],
+        partials: [T; 2],
+        step: Step,
+        consts: [T; 2],
+    ) -> Self {
+        T::with_tape(|tape| {
+            tape.check(recording);
+            let index = tape.push(args, partials);
+            if let Some(log) = tape.log() {
+                log.step(step, consts);
+            }
+            Var::from_parts(value, index, recording)
+        })
+    }
+
+    /// Records a node with two variable operands.
+    #[inline(always)]
+    fn record_pair(value: T, a: Self, b: Self, partials: [T; 2], step: Step) -> Self {
+        T::with_tape(|tape| {
+            tape.check(a.recording);
+            tape.check(b.recording);
+            let index = tape.push([a.index, b.index], partials);
+            if let Some(log) = tape.log() {
+                log.step(step, [T::zero(), T::zero()]);
+            }
+            Var::from_parts(value, index, a.recording)
+        })
+    }
+
+    /// Records `value` with partials `pa`, `pb` against `self` and `rhs`, skipping constant
+    /// operands (their partial is never needed, even if infinite or NaN).
+    #[inline(always)]
+    fn combine(self, rhs: Self, value: T, pa: T, pb: T, step: Step) -> Self {
+        let zero = T::zero();
+        match (self.index, rhs.index) {
+            (0, 0) => Var::constant(value),
+            (_, 0) => Var::record(
+                value,
+                self.recording,
+                [self.index, 0],
+                [pa, zero],
+                step,
+                [zero, rhs.value],
+            ),
+            (0, _) => Var::record(
+                value,
+                rhs.recording,
+                [0, rhs.index],
+                [zero, pb],
+                step,
+                [self.value, zero],
+            ),
+            _ => Var::record_pair(value, self, rhs, [pa, pb], step),
+        }
+    }
+}
+
+impl<T: TapeScalar> Chain for Var<T> {
+    type Primal = T;
+
+    #[inline(always)]
+    fn constant(value: T) -> Self {
+        Var::constant(value)
+    }
+
+    #[inline(always)]
+    fn primal(&self) -> T {
+        self.value
+    }
+
+    #[inline(always)]
+    fn is_constant(&self) -> bool {
+        self.index == 0 && self.value.is_constant()
+    }
+
+    #[inline(always)]
+    fn unary(self, op: Unary) -> Self {
+        let (value, d) = op.apply(self.value);
+        if self.index == 0 {
+            return Var::constant(value);
+        }
+        let zero = T::zero();
+        Var::record(
+            value,
+            self.recording,
+            [self.index, 0],
+            [d, zero],
+            Step::Unary(op),
+            [zero, zero],
+        )
+    }
+
+    #[inline(always)]
+    fn binary(self, rhs: Self, op: Binary) -> Self {
+        let (value, da, db) = op.apply(self.value, rhs.value);
+        self.combine(rhs, value, da, db, Step::Binary(op))
+    }
+
+    #[inline(always)]
+    fn add(self, rhs: Self) -> Self {
+        let one = T::one();
+        self.combine(rhs, self.value + rhs.value, one, one, Step::Add)
+    }
+
+    #[inline(always)]
+    fn sub(self, rhs: Self) -> Self {
+        let one = T::one();
+        self.combine(rhs, self.value - rhs.value, one, -one, Step::Sub)
+    }
+
+    #[inline(always)]
+    fn neg(self) -> Self {
+        if self.index == 0 {
+            return Var::constant(-self.value);
+        }
+        let zero = T::zero();
+        Var::record(
+            -self.value,
+            self.recording,
+            [self.index, 0],
+            [-T::one(), zero],
+            Step::Neg,
+            [zero, zero],
+        )
+    }
+
+    #[inline(always)]
+    fn scale(self, c: T) -> Self {
+        if self.index == 0 {
+            return Var::constant(self.value * c);
+        }
+        let zero = T::zero();
+        Var::record(
+            self.value * c,
+            self.recording,
+            [self.index, 0],
+            [c, zero],
+            Step::Scale,
+            [zero, c],
+        )
+    }
+
+    #[inline]
+    fn observe(&self, decision: Decision<'_, Self>) {
+        let involves_variable = self.index != 0
+            || matches!(&decision, Decision::Compare { other, .. } if other.index != 0);
+        if !involves_variable {
+            return;
+        }
+        T::with_tape(|tape| {
+            if let Some(log) = tape.log() {
+                log.guard(self, decision);
+            }
+        });
+    }
+}
+
+crate::impl_scalar_traits!([T: TapeScalar] Var<T>);
+
+impl<T: Scalar> fmt::Display for Var<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.value, f)
+    }
+}
+
+impl<T: Scalar> fmt::Debug for Var<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.index == 0 {
+            write!(f, "Var(const {:?})", self.value)
+        } else {
+            write!(f, "Var({:?} @ node {})", self.value, self.index)
+        }
+    }
+}
