@@ -98,7 +98,7 @@ impl<T: Scalar, const N: usize> Chain for DualVec<T, N> {
     fn add(self, rhs: Self) -> Self {
         let mut tangents = self.tangents;
         for (t, r) in tangents.iter_mut().zip(rhs.tangents.iter()) {
-            *t = *t + *r;
+            *t += *r;
         }
         DualVec::new(self.value + rhs.value, tangents)
     }
@@ -107,7 +107,7 @@ impl<T: Scalar, const N: usize> Chain for DualVec<T, N> {
     fn sub(self, rhs: Self) -> Self {
         let mut tangents = self.tangents;
         for (t, r) in tangents.iter_mut().zip(rhs.tangents.iter()) {
-            *t = *t - *r;
+            *t -= *r;
         }
         DualVec::new(self.value - rhs.value, tangents)
     }
