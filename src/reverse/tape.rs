@@ -69,10 +69,10 @@ impl<T: Scalar> Default for Tape<T> {
 }
 
 impl<T: Scalar> Tape<T> {
-    /// An empty tape holding only the sink.
-    pub fn new() -> Self {
+    /// An empty tape; the sink is added when the first recording begins.
+    pub const fn new() -> Self {
         Tape {
-            nodes: vec![Node::leaf()],
+            nodes: Vec::new(),
             adjoints: Vec::new(),
             segments: Vec::new(),
             current: 0,
@@ -82,6 +82,9 @@ impl<T: Scalar> Tape<T> {
 
     /// Opens a recording; returns its id and the index of its first node.
     pub(crate) fn begin(&mut self, log: bool) -> (u32, u32) {
+        if self.nodes.is_empty() {
+            self.nodes.push(Node::leaf());
+        }
         let id = fresh_id();
         let start = self.nodes.len() as u32;
         self.segments.push(Segment {
@@ -247,7 +250,7 @@ macro_rules! impl_tape_scalar {
             fn with_tape<R>(f: impl FnOnce(&mut $crate::reverse::Tape<Self>) -> R) -> R {
                 ::std::thread_local! {
                     static TAPE: ::std::cell::RefCell<$crate::reverse::Tape<$t>> =
-                        ::std::cell::RefCell::new($crate::reverse::Tape::new());
+                        const { ::std::cell::RefCell::new($crate::reverse::Tape::new()) };
                 }
                 TAPE.with(|t| f(&mut t.borrow_mut()))
             }

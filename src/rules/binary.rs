@@ -7,8 +7,8 @@ use crate::Scalar;
 /// A two-argument primitive `f(a, b)`. [`Binary::apply`] gives `(f, ∂f/∂a, ∂f/∂b)`.
 ///
 /// Conventions at points where a partial does not exist (each is tested):
-/// - `Max`/`Min` at a tie: each argument gets 1/2 (so `max(x, x)` has derivative 1). A NaN
-///   argument is ignored, as `Float::max` ignores it.
+/// - `Max`/`Min` at a tie: each argument gets 1/2 (so `max(x, x)` has derivative 1), and the
+///   value is their mean. A NaN argument is ignored, as `Float::max` ignores it.
 /// - `Hypot` at the origin: partials 0 (the least-norm subgradient, as for `abs`).
 /// - `Atan2` at the origin: partials NaN (the function jumps there).
 /// - `Powf` (`aᵇ`): `∂/∂b = aᵇ ln a` for `a > 0`; 0 at `a = 0, b > 0` (the limit); NaN for
@@ -52,7 +52,9 @@ impl Binary {
             Binary::Rem => (a % b, one, -Float::trunc(a / b)),
             Binary::Powf => {
                 let v = Float::powf(a, b);
-                let da = if b == zero {
+                // b·aᵇ⁻¹, except 0 at a = b = 0 where the formula would be 0·∞. Testing
+                // b = 0 alone would drop b's own tangent from the mixed second partial.
+                let da = if b == zero && a == zero {
                     zero
                 } else {
                     b * Float::powf(a, b - one)
@@ -84,8 +86,7 @@ impl Binary {
                 } else if a < b || Float::is_nan(a) {
                     (b, zero, one)
                 } else {
-                    let half = T::cst(0.5);
-                    (a, half, half)
+                    tie(a, b)
                 }
             }
             Binary::Min => {
@@ -94,10 +95,18 @@ impl Binary {
                 } else if a > b || Float::is_nan(a) {
                     (b, zero, one)
                 } else {
-                    let half = T::cst(0.5);
-                    (a, half, half)
+                    tie(a, b)
                 }
             }
         }
     }
+}
+
+/// `max`/`min` at a tie: the mean of the arguments (equal in value, but their own
+/// derivatives may differ under nesting) with partials 1/2 each, so every nesting level
+/// sees the same convention.
+#[inline(always)]
+fn tie<T: Scalar>(a: T, b: T) -> (T, T, T) {
+    let half = T::cst(0.5);
+    ((a + b) * half, half, half)
 }

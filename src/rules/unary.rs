@@ -112,10 +112,10 @@ impl Unary {
                 let e = Float::exp_m1(x);
                 (e, e + one)
             }
-            Unary::Ln => (Float::ln(x), Float::recip(x)),
-            Unary::Log2 => (Float::log2(x), Float::recip(x * T::LN_2())),
-            Unary::Log10 => (Float::log10(x), Float::recip(x * T::LN_10())),
-            Unary::Ln1p => (Float::ln_1p(x), Float::recip(one + x)),
+            Unary::Ln => in_domain(Float::ln(x), Float::recip(x)),
+            Unary::Log2 => in_domain(Float::log2(x), Float::recip(x * T::LN_2())),
+            Unary::Log10 => in_domain(Float::log10(x), Float::recip(x * T::LN_10())),
+            Unary::Ln1p => in_domain(Float::ln_1p(x), Float::recip(one + x)),
             Unary::Sin => Float::sin_cos(x),
             Unary::Cos => {
                 let (s, c) = Float::sin_cos(x);
@@ -145,7 +145,7 @@ impl Unary {
                 Float::acosh(x),
                 Float::recip(Float::sqrt((x - one) * (x + one))),
             ),
-            Unary::Atanh => (Float::atanh(x), Float::recip((one - x) * (one + x))),
+            Unary::Atanh => in_domain(Float::atanh(x), Float::recip((one - x) * (one + x))),
             Unary::Abs => {
                 let slope = if x > T::zero() {
                     one
@@ -192,5 +192,16 @@ impl Unary {
             self,
             Unary::Signum | Unary::Floor | Unary::Ceil | Unary::Round | Unary::Trunc
         )
+    }
+}
+
+/// `(value, derivative)`, with the derivative NaN wherever the value is: outside a
+/// function's domain the formula for the derivative may still give a finite number.
+#[inline(always)]
+fn in_domain<T: Scalar>(value: T, derivative: T) -> (T, T) {
+    if Float::is_nan(value) {
+        (value, value)
+    } else {
+        (value, derivative)
     }
 }
