@@ -1,3 +1,445 @@
-//! Hessians and Hessian-vector products as forward over reverse.
+//! Hessians and Hessian-vector products, computed as forward over reverse.
 //!
-//! (Being built: see issue 4.)
+//! - [`hvp`] and [`value_gradient_hvp`]: one reverse sweep whose values carry one tangent
+//!   (`Var<Dual<f64>>`): `H·v` at a small multiple of the cost of `f`, no `n × n` work.
+//! - [`hessian`] and [`value_gradient_hessian`]: `f` is recorded once at `f64`; the
+//!   recording is then replayed with `N` tangent lanes per sweep (`DualVec<f64, N>`), each
+//!   sweep giving `N` columns. Sweeps run in parallel with rayon, and the result is made
+//!   exactly symmetric.
+//! - [`prepare`]: the same for solvers that ask at a new point every iteration. The
+//!   recording, buffers and per-thread state are reused (no allocation in steady state),
+//!   and branch guards re-record wherever a decision in `f` would go the other way.
+//!
+//! Replaying the recording instead of re-running `f` is what lets the closure stay a
+//! plain `|x| f(x)` at one type while the sweeps use whatever lane count fits `n`.
+
+use std::sync::Mutex;
+
+use faer::Mat;
+use rayon::prelude::*;
+
+use crate::forward::{Dual, DualVec};
+use crate::reverse::program::{Program, Workspace};
+use crate::reverse::{self, record_program, Var};
+
+/// Hessian-vector product `∇²f(x)·v` in one forward-over-reverse sweep.
+///
+/// ```
+/// use num_traits::Float;
+/// fn f<T: Float>(x: &[T]) -> T { x[0] * x[0] * x[1] + x[1].sin() }
+/// let hv = mixad::hvp(|x| f(x), &[1.0, 2.0], &[1.0, 0.0]);
+/// assert_eq!(hv, vec![2.0 * 2.0, 2.0 * 1.0]); // first column of the Hessian
+/// ```
+///
+/// # Panics
+/// If `x` and `v` differ in length.
+pub fn hvp<F>(f: F, x: &[f64], v: &[f64]) -> Vec<f64>
+where
+    F: FnOnce(&[Var<Dual<f64>>]) -> Var<Dual<f64>>,
+{
+    value_gradient_hvp(f, x, v).2
+}
+
+/// `(f(x), ∇f(x), ∇²f(x)·v)` from the same single sweep.
+///
+/// # Panics
+/// If `x` and `v` differ in length.
+pub fn value_gradient_hvp<F>(f: F, x: &[f64], v: &[f64]) -> (f64, Vec<f64>, Vec<f64>)
+where
+    F: FnOnce(&[Var<Dual<f64>>]) -> Var<Dual<f64>>,
+{
+    check_direction(x, v, "hvp");
+    let seeded: Vec<Dual<f64>> = x.iter().zip(v).map(|(&a, &b)| Dual::new(a, b)).collect();
+    let (y, g) = reverse::value_and_gradient(f, &seeded);
+    let (grad, hv) = g.iter().map(|d| (d.value, d.tangent)).unzip();
+    (y.value, grad, hv)
+}
+
+/// Dense Hessian `∇²f(x)` (`n × n`, exactly symmetric), with the default options.
+///
+/// ```
+/// use num_traits::Float;
+/// fn f<T: Float>(x: &[T]) -> T { x[0] * x[0] * x[1] + x[1].exp() }
+/// let h = mixad::hessian(|x| f(x), &[1.0, 0.0]);
+/// assert_eq!((h[(0, 0)], h[(0, 1)], h[(1, 0)], h[(1, 1)]), (0.0, 2.0, 2.0, 1.0));
+/// ```
+///
+/// # Panics
+/// If `x` is empty.
+pub fn hessian<F>(f: F, x: &[f64]) -> Mat<f64>
+where
+    F: FnMut(&[Var<f64>]) -> Var<f64>,
+{
+    value_gradient_hessian(f, x).2
+}
+
+/// `(f(x), ∇f(x), ∇²f(x))` from the same sweeps.
+///
+/// # Panics
+/// If `x` is empty.
+pub fn value_gradient_hessian<F>(f: F, x: &[f64]) -> (f64, Vec<f64>, Mat<f64>)
+where
+    F: FnMut(&[Var<f64>]) -> Var<f64>,
+{
+    prepare(f, x, HessianOptions::default()).value_gradient_hessian(x)
+}
+
+/// Options for [`prepare`]: tangent lanes per sweep and threads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HessianOptions {
+    /// Hessian columns per sweep, `1..=16`; `None` chooses from `n`.
+    pub chunk: Option<usize>,
+    /// Threads for the sweeps: `Some(1)` is serial; `None` uses rayon's global pool.
+    pub threads: Option<usize>,
+}
+
+/// A Hessian prepared for repeated use at new points (see the module docs).
+///
+/// ```
+/// use num_traits::Float;
+/// fn f<T: Float>(x: &[T]) -> T { (x[0] - x[1]).powi(4) + x[1] * x[1] }
+/// let mut h = mixad::hessian::prepare(|x| f(x), &[0.0, 0.0], Default::default());
+/// for &p in &[[1.0, 0.0], [2.0, 1.0]] {
+///     let (_, g, hess) = h.value_gradient_hessian(&p);
+///     let d = p[0] - p[1];
+///     assert_eq!(g[0], 4.0 * d.powi(3));
+///     assert_eq!(hess[(0, 0)], 12.0 * d * d);
+///     assert_eq!(h.hvp(&p, &[1.0, 1.0]), vec![0.0, 2.0]);
+/// }
+/// ```
+pub struct PreparedHessian<F> {
+    f: F,
+    program: Program,
+    n: usize,
+    chunk: usize,
+    workers: Workers,
+    pool: Option<rayon::ThreadPool>,
+    serial: bool,
+    primal: Workspace<f64>,
+    tangent: Workspace<Dual<f64>>,
+    tangent_io: (Vec<Dual<f64>>, Vec<Dual<f64>>),
+    rerecords: usize,
+}
+
+/// Records `f` at `x` and prepares Hessian sweeps with `options`.
+///
+/// # Panics
+/// If `x` is empty, or `options.chunk` is outside `1..=16`, or `options.threads` is 0.
+pub fn prepare<F>(mut f: F, x: &[f64], options: HessianOptions) -> PreparedHessian<F>
+where
+    F: FnMut(&[Var<f64>]) -> Var<f64>,
+{
+    let n = x.len();
+    assert!(
+        n > 0,
+        "hessian: x is empty; the Hessian of a function of no inputs is empty"
+    );
+    let chunk = options.chunk.unwrap_or_else(|| auto_chunk(n));
+    assert!(
+        (1..=MAX_LANES).contains(&chunk),
+        "hessian: chunk size {chunk} is outside 1..={MAX_LANES}"
+    );
+    assert!(
+        options.threads != Some(0),
+        "hessian: threads must be at least 1"
+    );
+    let serial = options.threads == Some(1);
+    let pool = match options.threads {
+        Some(t) if t > 1 => Some(
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(t)
+                .build()
+                .expect("hessian: could not start the thread pool"),
+        ),
+        _ => None,
+    };
+    let threads = if serial {
+        1
+    } else {
+        pool.as_ref()
+            .map_or_else(rayon::current_num_threads, |p| p.current_num_threads())
+    };
+    let program = record_program(&mut f, x);
+    PreparedHessian {
+        f,
+        program,
+        n,
+        chunk,
+        workers: Workers::new(chunk, threads),
+        pool,
+        serial,
+        primal: Workspace::new(),
+        tangent: Workspace::new(),
+        tangent_io: (Vec::new(), Vec::new()),
+        rerecords: 0,
+    }
+}
+
+/// Largest chunk: lanes of the widest tangent type the sweeps use.
+const MAX_LANES: usize = 16;
+
+/// Columns per sweep chosen from `n`: all at once when they fit in 16 lanes, else 8.
+fn auto_chunk(n: usize) -> usize {
+    if n <= MAX_LANES {
+        n
+    } else {
+        8
+    }
+}
+
+fn check_direction(x: &[f64], v: &[f64], api: &str) {
+    assert!(!x.is_empty(), "{api}: x is empty");
+    assert_eq!(
+        x.len(),
+        v.len(),
+        "{api}: x has {} entries but the direction v has {}",
+        x.len(),
+        v.len()
+    );
+}
+
+impl<F> PreparedHessian<F>
+where
+    F: FnMut(&[Var<f64>]) -> Var<f64>,
+{
+    /// The dense Hessian at `x`.
+    pub fn hessian(&mut self, x: &[f64]) -> Mat<f64> {
+        self.value_gradient_hessian(x).2
+    }
+
+    /// `(f(x), ∇f(x), ∇²f(x))` at `x`.
+    ///
+    /// # Panics
+    /// If `x` has a different length than the point first recorded.
+    pub fn value_gradient_hessian(&mut self, x: &[f64]) -> (f64, Vec<f64>, Mat<f64>) {
+        let mut grad = vec![0.0; self.n];
+        let mut columns = vec![0.0; self.n * self.n];
+        let value = self.value_gradient_hessian_into(x, &mut grad, &mut columns);
+        let h = Mat::from_fn(self.n, self.n, |i, j| columns[j * self.n + i]);
+        (value, grad, h)
+    }
+
+    /// Writes `∇f(x)` into `grad` and `∇²f(x)` column-major into `hessian` (`n²` entries)
+    /// and returns `f(x)`. Allocates nothing once warm.
+    ///
+    /// # Panics
+    /// If a buffer or `x` has the wrong length.
+    pub fn value_gradient_hessian_into(
+        &mut self,
+        x: &[f64],
+        grad: &mut [f64],
+        hessian: &mut [f64],
+    ) -> f64 {
+        let n = self.n;
+        assert_eq!(
+            x.len(),
+            n,
+            "hessian: recorded with {n} inputs, called with {}",
+            x.len()
+        );
+        assert_eq!(
+            grad.len(),
+            n,
+            "hessian: gradient buffer has {} entries, expected {n}",
+            grad.len()
+        );
+        assert_eq!(
+            hessian.len(),
+            n * n,
+            "hessian: Hessian buffer has {} entries, expected {}",
+            hessian.len(),
+            n * n
+        );
+        let value = self.primal_sweep(x, grad);
+        let (program, workers, chunk, serial) =
+            (&self.program, &self.workers, self.chunk, self.serial);
+        match &self.pool {
+            Some(pool) => pool.install(|| sweep_all(program, workers, x, chunk, serial, hessian)),
+            None => sweep_all(program, workers, x, chunk, serial, hessian),
+        }
+        symmetrize(hessian, n);
+        value
+    }
+
+    /// `∇²f(x)·v` in one sweep of the recording.
+    pub fn hvp(&mut self, x: &[f64], v: &[f64]) -> Vec<f64> {
+        self.value_gradient_hvp(x, v).2
+    }
+
+    /// `(f(x), ∇f(x), ∇²f(x)·v)` in one sweep of the recording.
+    ///
+    /// # Panics
+    /// If `x` or `v` has a different length than the point first recorded.
+    pub fn value_gradient_hvp(&mut self, x: &[f64], v: &[f64]) -> (f64, Vec<f64>, Vec<f64>) {
+        check_direction(x, v, "hvp");
+        assert_eq!(
+            x.len(),
+            self.n,
+            "hvp: recorded with {} inputs, called with {}",
+            self.n,
+            x.len()
+        );
+        let mut grad = vec![0.0; self.n];
+        self.primal_sweep(x, &mut grad);
+        let (inputs, out) = &mut self.tangent_io;
+        inputs.clear();
+        inputs.extend(x.iter().zip(v).map(|(&a, &b)| Dual::new(a, b)));
+        out.resize(self.n, Dual::new(0.0, 0.0));
+        let holds = self.program.forward(inputs, &mut self.tangent);
+        debug_assert!(holds, "guards were checked by the primal sweep");
+        self.program.backward(&mut self.tangent, out);
+        let value = self.program.output(&self.tangent).value;
+        (
+            value,
+            out.iter().map(|d| d.value).collect(),
+            out.iter().map(|d| d.tangent).collect(),
+        )
+    }
+
+    /// How many times a changed branch forced a new recording.
+    pub fn rerecord_count(&self) -> usize {
+        self.rerecords
+    }
+
+    /// Columns per sweep.
+    pub fn chunk(&self) -> usize {
+        self.chunk
+    }
+
+    /// Replays at `f64`, re-recording first if a branch guard fails; writes the gradient.
+    fn primal_sweep(&mut self, x: &[f64], grad: &mut [f64]) -> f64 {
+        if !self.program.forward(x, &mut self.primal) {
+            self.program = record_program(&mut self.f, x);
+            self.rerecords += 1;
+            let holds = self.program.forward(x, &mut self.primal);
+            debug_assert!(holds, "a fresh recording satisfies its own guards");
+        }
+        self.program.backward(&mut self.primal, grad);
+        self.program.output(&self.primal)
+    }
+}
+
+/// Fills `hessian` (column-major) with one sweep per block of `chunk` columns, in
+/// parallel unless `serial`.
+fn sweep_all(
+    program: &Program,
+    workers: &Workers,
+    x: &[f64],
+    chunk: usize,
+    serial: bool,
+    hessian: &mut [f64],
+) {
+    let block = x.len() * chunk;
+    let sweep = |(s, cols): (usize, &mut [f64])| {
+        let worker = if serial {
+            0
+        } else {
+            rayon::current_thread_index().unwrap_or(0)
+        };
+        workers.sweep(worker, program, x, s * chunk, cols);
+    };
+    if serial {
+        hessian.chunks_mut(block).enumerate().for_each(sweep);
+    } else {
+        hessian.par_chunks_mut(block).enumerate().for_each(sweep);
+    }
+}
+
+/// Makes the column-major `n × n` matrix exactly symmetric: `(H + Hᵀ)/2`.
+fn symmetrize(h: &mut [f64], n: usize) {
+    for j in 0..n {
+        for i in j + 1..n {
+            let mean = 0.5 * (h[j * n + i] + h[i * n + j]);
+            h[j * n + i] = mean;
+            h[i * n + j] = mean;
+        }
+    }
+}
+
+/// Per-thread sweep state for one lane count.
+struct ColumnWorker<const N: usize> {
+    workspace: Workspace<DualVec<f64, N>>,
+    inputs: Vec<DualVec<f64, N>>,
+    grad: Vec<DualVec<f64, N>>,
+}
+
+impl<const N: usize> ColumnWorker<N> {
+    fn new() -> Self {
+        ColumnWorker {
+            workspace: Workspace::new(),
+            inputs: Vec::new(),
+            grad: Vec::new(),
+        }
+    }
+
+    /// One sweep: columns `first..first + cols.len()/n` of the Hessian into `cols`.
+    fn sweep(&mut self, program: &Program, x: &[f64], first: usize, cols: &mut [f64]) {
+        let n = x.len();
+        let count = cols.len() / n;
+        debug_assert!(count <= N);
+        self.inputs.clear();
+        self.inputs
+            .extend(x.iter().map(|&v| DualVec::new(v, [0.0; N])));
+        for lane in 0..count {
+            self.inputs[first + lane].tangents[lane] = 1.0;
+        }
+        self.grad.resize(n, DualVec::new(0.0, [0.0; N]));
+        let holds = program.forward(&self.inputs, &mut self.workspace);
+        debug_assert!(holds, "guards were checked by the primal sweep");
+        program.backward(&mut self.workspace, &mut self.grad);
+        for (lane, col) in cols.chunks_mut(n).enumerate() {
+            for (h, g) in col.iter_mut().zip(&self.grad) {
+                *h = g.tangents[lane];
+            }
+        }
+    }
+}
+
+/// One mutex-guarded worker per thread, for the lane count the chunk needs.
+enum Workers {
+    L1(Vec<Mutex<ColumnWorker<1>>>),
+    L2(Vec<Mutex<ColumnWorker<2>>>),
+    L4(Vec<Mutex<ColumnWorker<4>>>),
+    L8(Vec<Mutex<ColumnWorker<8>>>),
+    L16(Vec<Mutex<ColumnWorker<16>>>),
+}
+
+impl Workers {
+    fn new(chunk: usize, threads: usize) -> Self {
+        fn make<const N: usize>(threads: usize) -> Vec<Mutex<ColumnWorker<N>>> {
+            (0..threads)
+                .map(|_| Mutex::new(ColumnWorker::new()))
+                .collect()
+        }
+        match chunk {
+            1 => Workers::L1(make(threads)),
+            2 => Workers::L2(make(threads)),
+            3..=4 => Workers::L4(make(threads)),
+            5..=8 => Workers::L8(make(threads)),
+            _ => Workers::L16(make(threads)),
+        }
+    }
+
+    fn sweep(&self, worker: usize, program: &Program, x: &[f64], first: usize, cols: &mut [f64]) {
+        fn run<const N: usize>(
+            pool: &[Mutex<ColumnWorker<N>>],
+            worker: usize,
+            program: &Program,
+            x: &[f64],
+            first: usize,
+            cols: &mut [f64],
+        ) {
+            let mut w = pool[worker % pool.len()]
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            w.sweep(program, x, first, cols);
+        }
+        match self {
+            Workers::L1(p) => run(p, worker, program, x, first, cols),
+            Workers::L2(p) => run(p, worker, program, x, first, cols),
+            Workers::L4(p) => run(p, worker, program, x, first, cols),
+            Workers::L8(p) => run(p, worker, program, x, first, cols),
+            Workers::L16(p) => run(p, worker, program, x, first, cols),
+        }
+    }
+}

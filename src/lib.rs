@@ -42,5 +42,6 @@ pub mod rules;
 mod scalar;
 
 pub use chain::Chain;
+pub use hessian::{hessian, hvp, value_gradient_hessian, value_gradient_hvp};
 pub use reverse::{gradient, value_and_gradient};
 pub use scalar::Scalar;

@@ -28,6 +28,7 @@ pub use gradient::{
     gradient, jacobian, try_gradient, try_value_and_gradient, value_and_gradient, vjp,
 };
 pub use pullback::{pullback, Pullback};
+pub(crate) use recorded::record_program;
 pub use recorded::{record, BranchChanged, Recorded};
 pub use tape::{Tape, TapeScalar};
 pub use var::Var;
