@@ -561,6 +561,13 @@ macro_rules! impl_scalar_traits {
             fn is_constant(&self) -> bool {
                 $crate::chain::Chain::is_constant(self)
             }
+            fn inner_gradient<G: $crate::nested::InnerFn + ?Sized>(
+                g: &G,
+                x: &[Self],
+                params: &[Self],
+            ) -> Vec<Self> {
+                <$t as $crate::chain::Chain>::inner_gradient(g, x, params)
+            }
         }
     };
 }

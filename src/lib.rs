@@ -41,6 +41,11 @@ pub mod reverse;
 pub mod rules;
 mod scalar;
 
+/// The README's examples, compiled and run as doc tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 pub use chain::Chain;
 pub use hessian::{hessian, hvp, value_gradient_hessian, value_gradient_hvp};
 pub use reverse::{gradient, value_and_gradient};

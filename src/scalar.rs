@@ -47,6 +47,18 @@ pub trait Scalar:
     /// constant operand, so an infinite local derivative (such as `sqrt` at 0) times a zero
     /// tangent gives 0, not NaN.
     fn is_constant(&self) -> bool;
+
+    /// `∇ₓ g(x; params)` for a generic inner function, as [`crate::nested::gradient`]
+    /// computes it at this type: directly in forward mode, except on a reverse variable,
+    /// where it becomes tape nodes whose partials come from forward over forward.
+    #[doc(hidden)]
+    fn inner_gradient<G: crate::nested::InnerFn + ?Sized>(
+        g: &G,
+        x: &[Self],
+        params: &[Self],
+    ) -> Vec<Self> {
+        crate::nested::gradient_by_forward(g, x, params)
+    }
 }
 
 impl Scalar for f64 {

@@ -131,3 +131,10 @@ impl From<Dual<f64>> for num_dual::Dual64 {
         num_dual::Dual64::new(d.value, d.tangent)
     }
 }
+
+/// A constant (no derivative).
+impl<T: Scalar> From<T> for Dual<T> {
+    fn from(value: T) -> Self {
+        <Self as Chain>::constant(value)
+    }
+}

@@ -140,3 +140,10 @@ impl<T: Scalar, const N: usize> fmt::Debug for DualVec<T, N> {
         write!(f, "DualVec({:?}, {:?})", self.value, self.tangents)
     }
 }
+
+/// A constant (no derivative).
+impl<T: Scalar, const N: usize> From<T> for DualVec<T, N> {
+    fn from(value: T) -> Self {
+        <Self as Chain>::constant(value)
+    }
+}

@@ -1,3 +1,20 @@
-//! Modes inside modes: forward over reverse, reverse over forward, and deeper nestings.
+//! Modes inside modes.
 //!
-//! (Being built: see issue 4.)
+//! Every API of [`crate::forward`], [`crate::reverse`] and [`crate::hessian`] is generic
+//! over the scalar, so nestings compose directly: `reverse::gradient` at `S = Var<f64>`
+//! inside another `reverse::gradient` is reverse over reverse, `forward::derivative` at
+//! `S = Var<f64>` inside `reverse::gradient` is reverse over forward, and so on. Each level
+//! has its own type, so perturbations of different levels are never confused.
+//!
+//! This module adds the *translation* of reverse over forward into forward over forward:
+//! [`derivative`] and [`gradient`] take an inner function written generically (an
+//! [`InnerFn`]) together with the outer values it captures (`params`). Under reverse mode
+//! the inner forward computation is not taped; it becomes one node per output whose
+//! partials (with respect to `x` *and* `params`) come from a forward-over-forward
+//! evaluation. Under forward mode, or at plain floats, it is evaluated directly. Plain
+//! closures keep working with the generic APIs wherever no translation is wanted.
+
+mod translate;
+
+pub use translate::{derivative, gradient, InnerFn};
+pub(crate) use translate::{gradient_by_forward, translated_gradient};

@@ -174,6 +174,12 @@ impl<T: Scalar> Tape<T> {
         index as u32
     }
 
+    /// Whether the innermost recording logs a replayable program.
+    #[inline(always)]
+    pub(crate) fn is_logging(&self) -> bool {
+        self.logging
+    }
+
     /// The program log of the innermost recording, if it logs one.
     #[inline(always)]
     pub(crate) fn log(&mut self) -> Option<&mut ProgramLog<T>> {

@@ -57,6 +57,12 @@ impl<T: Scalar> Var<T> {
         }
     }
 
+    /// The value, without reporting a decision (for mixad's own bookkeeping).
+    #[inline(always)]
+    pub(crate) fn primal_value(&self) -> T {
+        self.value
+    }
+
     /// This variable as a guard operand.
     #[inline]
     pub(crate) fn operand(&self) -> Operand<T> {
@@ -113,6 +119,35 @@ impl<T: TapeScalar> Var<T> {
             }
             Var::from_parts(value, index, a.recording)
         })
+    }
+
+    /// A variable with the given value and partials `∂value/∂operands[k] = partials[k]`,
+    /// recorded as a chain of two-operand nodes (constants skipped).
+    pub(crate) fn linear_combination(value: T, operands: &[Self], partials: &[T]) -> Self {
+        debug_assert_eq!(operands.len(), partials.len());
+        let one = T::one();
+        let zero = T::zero();
+        let mut terms = operands.iter().zip(partials).filter(|(v, _)| v.index != 0);
+        let Some((&first, &p0)) = terms.next() else {
+            return Var::constant(value);
+        };
+        let mut acc = match terms.next() {
+            None => {
+                return Var::record(
+                    value,
+                    first.recording,
+                    [first.index, 0],
+                    [p0, zero],
+                    Step::Add,
+                    [zero, zero],
+                )
+            }
+            Some((&second, &p1)) => Var::record_pair(value, first, second, [p0, p1], Step::Add),
+        };
+        for (&v, &p) in terms {
+            acc = Var::record_pair(value, acc, v, [one, p], Step::Add);
+        }
+        acc
     }
 
     /// Records `value` with partials `pa`, `pb` against `self` and `rhs`, skipping constant
@@ -228,6 +263,14 @@ impl<T: TapeScalar> Chain for Var<T> {
         )
     }
 
+    fn inner_gradient<G: crate::nested::InnerFn + ?Sized>(
+        g: &G,
+        x: &[Self],
+        params: &[Self],
+    ) -> Vec<Self> {
+        crate::nested::translated_gradient(g, x, params)
+    }
+
     #[inline]
     fn observe(&self, decision: Decision<'_, Self>) {
         let involves_variable = self.index != 0
@@ -258,5 +301,12 @@ impl<T: Scalar> fmt::Debug for Var<T> {
         } else {
             write!(f, "Var({:?} @ node {})", self.value, self.index)
         }
+    }
+}
+
+/// A constant (no derivative).
+impl<T: Scalar> From<T> for Var<T> {
+    fn from(value: T) -> Self {
+        Var::constant(value)
     }
 }
