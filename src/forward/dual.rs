@@ -34,6 +34,14 @@ impl<T: Scalar> Dual<T> {
         Dual { value, tangent }
     }
 
+    /// A constant: tangent 0. Use it to lift a value captured from an outer computation
+    /// into a nested one (`Dual::constant(x)` where `x: Dual<f64>` gives a
+    /// `Dual<Dual<f64>>` that keeps `x`'s own derivative).
+    #[inline(always)]
+    pub fn constant(value: T) -> Self {
+        Dual::new(value, T::zero())
+    }
+
     /// The independent variable: tangent 1.
     #[inline(always)]
     pub fn variable(value: T) -> Self {

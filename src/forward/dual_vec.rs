@@ -35,6 +35,12 @@ impl<T: Scalar, const N: usize> DualVec<T, N> {
         DualVec { value, tangents }
     }
 
+    /// A constant: all tangents 0.
+    #[inline(always)]
+    pub fn constant(value: T) -> Self {
+        DualVec::new(value, [T::zero(); N])
+    }
+
     /// The `lane`-th independent variable: tangent 1 in that lane, 0 elsewhere.
     ///
     /// # Panics

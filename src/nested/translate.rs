@@ -3,6 +3,7 @@
 use num_traits::Float;
 
 use crate::forward::{Dual, DualVec};
+use crate::reverse::tape::with_tape;
 use crate::reverse::{TapeScalar, Var};
 use crate::Scalar;
 
@@ -81,7 +82,7 @@ pub(crate) fn translated_gradient<T: TapeScalar, G: InnerFn + ?Sized>(
     x: &[Var<T>],
     params: &[Var<T>],
 ) -> Vec<Var<T>> {
-    if T::with_tape(|t| t.is_logging()) {
+    if with_tape::<T, _>(|t| t.is_logging()) {
         return gradient_by_forward(g, x, params);
     }
     let operands: Vec<Var<T>> = x.iter().chain(params).copied().collect();

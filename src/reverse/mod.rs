@@ -21,7 +21,8 @@ pub(crate) mod program;
 mod pullback;
 mod recorded;
 mod recording;
-mod tape;
+mod slot;
+pub(crate) mod tape;
 mod var;
 
 pub use gradient::{
@@ -30,5 +31,7 @@ pub use gradient::{
 pub use pullback::{pullback, Pullback};
 pub(crate) use recorded::record_program;
 pub use recorded::{record, BranchChanged, Recorded};
+#[doc(hidden)]
+pub use slot::{slot_tape, TapeOwner, TapeSlot};
 pub use tape::{Tape, TapeScalar};
 pub use var::Var;

@@ -7,7 +7,7 @@
 use std::marker::PhantomData;
 
 use crate::reverse::program::ProgramLog;
-use crate::reverse::tape::{Tape, TapeScalar};
+use crate::reverse::tape::{with_tape, Tape, TapeScalar};
 use crate::reverse::Var;
 
 /// An active recording. Not `Send`: it belongs to this thread's tape.
@@ -21,7 +21,7 @@ pub(crate) struct Session<S: TapeScalar> {
 impl<S: TapeScalar> Session<S> {
     /// Opens a recording; `log` also logs a replayable program.
     pub(crate) fn begin(log: bool) -> Self {
-        let (id, start) = S::with_tape(|t| t.begin(log));
+        let (id, start) = with_tape::<S, _>(|t| t.begin(log));
         Session {
             id,
             start,
@@ -42,7 +42,7 @@ impl<S: TapeScalar> Session<S> {
 
     /// Records the inputs: one leaf node each.
     pub(crate) fn inputs(&self, x: &[S]) -> Vec<Var<S>> {
-        S::with_tape(|t| {
+        with_tape::<S, _>(|t| {
             t.check(self.id);
             x.iter()
                 .map(|&v| {
@@ -72,7 +72,7 @@ impl<S: TapeScalar> Session<S> {
     ) -> R {
         self.open = false;
         let id = self.id;
-        S::with_tape(|t| {
+        with_tape::<S, _>(|t| {
             let log = t.take_log(id);
             let r = f(t, log);
             t.end(id);
@@ -85,7 +85,7 @@ impl<S: TapeScalar> Drop for Session<S> {
     fn drop(&mut self) {
         if self.open {
             let id = self.id;
-            S::with_tape(|t| {
+            with_tape::<S, _>(|t| {
                 t.end(id);
             });
         }

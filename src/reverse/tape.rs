@@ -11,7 +11,7 @@
 
 use std::sync::atomic::{AtomicU32, Ordering as AtomicOrdering};
 
-use crate::reverse::program::ProgramLog;
+use crate::reverse::program::{ProgramLog, Step};
 use crate::Scalar;
 
 /// One recorded operation: operand indices and the partials with respect to them.
@@ -163,6 +163,24 @@ impl<T: Scalar> Tape<T> {
         );
     }
 
+    /// Panics unless both `a` and `b` are the innermost active recording.
+    #[inline(always)]
+    pub(crate) fn check2(&self, a: u32, b: u32) {
+        if (a ^ self.current) | (b ^ self.current) != 0 {
+            self.mismatch(if a != self.current { a } else { b });
+        }
+    }
+
+    /// Logs the step of the node just pushed (kept out of line: only recordings made for
+    /// replay log).
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn log_step(&mut self, step: Step, consts: [T; 2]) {
+        if let Some(log) = self.log() {
+            log.step(step, consts);
+        }
+    }
+
     /// Appends a node and returns its index.
     #[inline(always)]
     pub(crate) fn push(&mut self, args: [u32; 2], partials: [T; 2]) -> u32 {
@@ -238,8 +256,36 @@ pub(crate) fn reverse_sweep<T: Scalar>(nodes: &[Node<T>], first: usize, adjoints
 /// Implemented for `f64`, `f32`, the duals mixad's nested modes use, and `Var<f64>`
 /// (reverse over reverse). [`crate::impl_tape_scalar!`] adds another concrete type.
 pub trait TapeScalar: Scalar {
-    /// Runs `f` with this thread's tape for `Self`.
-    fn with_tape<R>(f: impl FnOnce(&mut Tape<Self>) -> R) -> R;
+    /// This thread's tape for `Self` (mixad's own bookkeeping; see `with_tape`).
+    #[doc(hidden)]
+    fn tape_ptr() -> *mut Tape<Self>;
+}
+
+/// Runs `f` with this thread's tape for `T`.
+///
+/// Crate-internal discipline that makes this sound: every closure passed here is mixad's
+/// own code that never calls user code, never re-enters `with_tape` for the same type, and
+/// does arithmetic only on `T`'s parts, whose operations record on *other* tapes
+/// (`Var<f64>`'s arithmetic uses the `f64` tape, never the `Var<f64>` tape). So no two
+/// `&mut` to one tape are ever live. Crate-private: user code cannot call it.
+#[inline(always)]
+pub(crate) fn with_tape<T: TapeScalar, R>(f: impl FnOnce(&mut Tape<T>) -> R) -> R {
+    // SAFETY: the pointer is valid for the life of this thread (see `slot_tape`), and by
+    // the discipline above this is the only live reference to the tape.
+    f(unsafe { &mut *T::tape_ptr() })
+}
+
+/// This thread's tape for `T`, for straight-line hot paths where a closure would not inline.
+///
+/// # Safety
+/// The caller must not let the returned reference overlap any other reference to the same
+/// tape (from this function or [`with_tape`]): it must not call user code or re-enter the
+/// tape while holding it.
+#[inline(always)]
+pub(crate) unsafe fn tape_mut<'a, T: TapeScalar>() -> &'a mut Tape<T> {
+    // SAFETY: the pointer is valid for the life of this thread (see `slot_tape`); the
+    // caller guarantees exclusivity.
+    unsafe { &mut *T::tape_ptr() }
 }
 
 /// Gives a concrete scalar type its own thread-local tape (implements [`TapeScalar`]).
@@ -253,12 +299,14 @@ macro_rules! impl_tape_scalar {
     ($($t:ty),* $(,)?) => {$(
         impl $crate::reverse::TapeScalar for $t {
             #[inline(always)]
-            fn with_tape<R>(f: impl FnOnce(&mut $crate::reverse::Tape<Self>) -> R) -> R {
+            fn tape_ptr() -> *mut $crate::reverse::Tape<Self> {
                 ::std::thread_local! {
-                    static TAPE: ::std::cell::RefCell<$crate::reverse::Tape<$t>> =
-                        const { ::std::cell::RefCell::new($crate::reverse::Tape::new()) };
+                    static SLOT: $crate::reverse::TapeSlot<$t> =
+                        const { $crate::reverse::TapeSlot::new() };
+                    static OWNER: $crate::reverse::TapeOwner<$t> =
+                        $crate::reverse::TapeOwner::new(&SLOT);
                 }
-                TAPE.with(|t| f(&mut t.borrow_mut()))
+                $crate::reverse::slot_tape(&SLOT, &OWNER)
             }
         }
     )*};

@@ -4,7 +4,7 @@ use std::fmt;
 
 use crate::chain::{Chain, Decision};
 use crate::reverse::program::{Operand, Step};
-use crate::reverse::tape::TapeScalar;
+use crate::reverse::tape::{tape_mut, with_tape, TapeScalar};
 use crate::rules::{Binary, Unary};
 use crate::Scalar;
 
@@ -97,28 +97,30 @@ impl<T: TapeScalar> Var<T> {
         step: Step,
         consts: [T; 2],
     ) -> Self {
-        T::with_tape(|tape| {
-            tape.check(recording);
-            let index = tape.push(args, partials);
-            if let Some(log) = tape.log() {
-                log.step(step, consts);
-            }
-            Var::from_parts(value, index, recording)
-        })
+        // Straight-line code rather than a `with_tape` closure: the closure would not be
+        // inlined at each of the many call sites, and the call dominated the cost.
+        // SAFETY: this reference is the only one to the tape while it lives (the code below
+        // runs no user code and records nothing on this tape; see `with_tape`).
+        let tape = unsafe { tape_mut::<T>() };
+        tape.check(recording);
+        let index = tape.push(args, partials);
+        if tape.is_logging() {
+            tape.log_step(step, consts);
+        }
+        Var::from_parts(value, index, recording)
     }
 
     /// Records a node with two variable operands.
     #[inline(always)]
     fn record_pair(value: T, a: Self, b: Self, partials: [T; 2], step: Step) -> Self {
-        T::with_tape(|tape| {
-            tape.check(a.recording);
-            tape.check(b.recording);
-            let index = tape.push([a.index, b.index], partials);
-            if let Some(log) = tape.log() {
-                log.step(step, [T::zero(), T::zero()]);
-            }
-            Var::from_parts(value, index, a.recording)
-        })
+        // SAFETY: as in `record`.
+        let tape = unsafe { tape_mut::<T>() };
+        tape.check2(a.recording, b.recording);
+        let index = tape.push([a.index, b.index], partials);
+        if tape.is_logging() {
+            tape.log_step(step, [T::zero(), T::zero()]);
+        }
+        Var::from_parts(value, index, a.recording)
     }
 
     /// A variable with the given value and partials `∂value/∂operands[k] = partials[k]`,
@@ -278,7 +280,7 @@ impl<T: TapeScalar> Chain for Var<T> {
         if !involves_variable {
             return;
         }
-        T::with_tape(|tape| {
+        with_tape::<T, _>(|tape| {
             if let Some(log) = tape.log() {
                 log.guard(self, decision);
             }
