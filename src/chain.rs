@@ -35,6 +35,14 @@ pub enum Decision<'a, X> {
     },
 }
 
+impl<X> Clone for Decision<'_, X> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<X> Copy for Decision<'_, X> {}
+
 /// How an AD number applies rules; implemented once per engine.
 pub trait Chain: Copy + Send + Sync + 'static {
     /// The number one level down (`f64` for `Dual<f64>`, `Dual<f64>` for `Dual<Dual<f64>>`).

@@ -621,10 +621,6 @@ fn variable_moved_to_another_thread_panics_there() {
 
 /// Two branches with different derivatives; which one is right depends on `x1 > leaked`.
 #[test]
-#[ignore = "BUG: a comparison with a leaked variable inside reverse::record neither panics nor \
-            is guarded by the leaked value: the guard reads whatever node of the new recording \
-            has the leaked variable's index (here x[0]), so replay at (0, 5) keeps the \
-            recorded branch and returns [5, 0] instead of [1, 1]"]
 fn leaked_variable_compared_inside_a_recorded_function_is_never_a_stale_branch() {
     let leaked = leak_a_variable(); // value 10
     let outcome = clear_panic_or(|| {
@@ -646,10 +642,6 @@ fn leaked_variable_compared_inside_a_recorded_function_is_never_a_stale_branch()
 }
 
 #[test]
-#[ignore = "BUG: a comparison with an outer variable inside an inner reverse::record is logged \
-            as a guard on an outer node; Program::new rebases it with `index - start + 1`, \
-            which panics 'attempt to subtract with overflow' in debug builds and in release \
-            wraps to node 0 (the sink, value 0), so replay returns the stale slope 3, not 5"]
 fn outer_variable_compared_inside_an_inner_recorded_function_is_never_a_stale_branch() {
     let outcome = clear_panic_or(|| {
         reverse::gradient(
@@ -1078,10 +1070,6 @@ fn recorded_with_a_gradient_buffer_of_the_wrong_length_panics() {
 /// A decision inside an inner (non-recorded) gradient that reads an outer variable: the
 /// outer recorded function must still see it flip.
 #[test]
-#[ignore = "BUG: a decision on an outer variable taken inside a nested (non-logging) \
-            reverse::gradient is not guarded by the enclosing reverse::record (Tape::log is None \
-            while the inner recording is innermost), so replay at (-1, 2) returns the stale \
-            [6, -3] instead of [10, -5]"]
 fn recorded_function_with_a_decision_inside_a_nested_gradient() {
     let f = |x: &[Var<f64>]| {
         let slope = reverse::gradient(

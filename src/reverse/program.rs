@@ -85,16 +85,17 @@ impl<T: Scalar> ProgramLog<T> {
         self.consts.push(consts);
     }
 
-    /// Logs a decision taken from `x`'s value.
-    pub(crate) fn guard(&mut self, x: &Var<T>, decision: Decision<'_, Var<T>>) {
+    /// Logs a decision taken from `x`'s value, in the recording with id `id`: operands of
+    /// other recordings are constants from its point of view.
+    pub(crate) fn guard(&mut self, id: u32, x: &Var<T>, decision: Decision<'_, Var<T>>) {
         let guard = match decision {
             Decision::Compare { other, outcome } => Guard::Compare {
-                lhs: x.operand(),
-                rhs: other.operand(),
+                lhs: x.operand_in(id),
+                rhs: other.operand_in(id),
                 outcome,
             },
             Decision::Inspect { seen, probe } => Guard::Inspect {
-                of: x.operand(),
+                of: x.operand_in(id),
                 seen,
                 probe,
             },

@@ -10,11 +10,17 @@ use crate::reverse::Var;
 /// A function recorded once and replayed at new points. Made by [`record`].
 ///
 /// Every decision the function took from a tracked value while recording (a comparison,
-/// `max`, `abs` of a sign, a `while` condition, a conversion to a plain number) is kept
-/// as a *branch guard*. At a new point the replay checks them all; if any would go the
+/// a `while` condition, a predicate such as `is_nan`, a conversion to a plain number) is
+/// kept as a *branch guard*. At a new point the replay checks them all; if any would go the
 /// other way, [`Recorded::value_and_gradient`] re-records at the new point (so the result
 /// is always the derivative of the branch actually taken there), and
-/// [`Recorded::try_value_and_gradient`] returns [`BranchChanged`] instead.
+/// [`Recorded::try_value_and_gradient`] returns [`BranchChanged`] instead. Piecewise
+/// primitives (`max`, `abs`, `floor`, …) need no guard: the replay re-evaluates their rule
+/// at the new point.
+///
+/// A replay does not call the closure: side effects in `f` happen only when it records.
+/// A decision taken from an extracted value (`Var::value`, `to_f64`) is guarded by that
+/// exact value, so such a function re-records at every new point.
 ///
 /// ```
 /// use num_traits::Float;

@@ -11,7 +11,9 @@
 
 use std::sync::atomic::{AtomicU32, Ordering as AtomicOrdering};
 
+use crate::chain::Decision;
 use crate::reverse::program::{ProgramLog, Step};
+use crate::reverse::Var;
 use crate::Scalar;
 
 /// One recorded operation: operand indices and the partials with respect to them.
@@ -171,6 +173,35 @@ impl<T: Scalar> Tape<T> {
         }
     }
 
+    /// Handles a decision taken from `x` (and, for a comparison, another variable).
+    ///
+    /// Every variable involved must belong to an active recording (else the same clear
+    /// panic as arithmetic gives). Each active recording that logs a program and owns one
+    /// of the variables keeps the decision as a branch guard, whether or not it is the
+    /// innermost: a decision on an outer variable taken inside a nested gradient still
+    /// guards the outer recording.
+    pub(crate) fn record_decision(&mut self, x: &Var<T>, decision: Decision<'_, Var<T>>) {
+        let other = match decision {
+            Decision::Compare { other, .. } => Some(*other),
+            Decision::Inspect { .. } => None,
+        };
+        let variables = [Some(*x), other];
+        for v in variables.iter().flatten() {
+            if v.index() != 0 && !self.segments.iter().any(|s| s.id == v.recording()) {
+                self.mismatch(v.recording());
+            }
+        }
+        for seg in &mut self.segments {
+            let Some(log) = seg.log.as_deref_mut() else {
+                continue;
+            };
+            let owns = |v: &Var<T>| v.index() != 0 && v.recording() == seg.id;
+            if variables.iter().flatten().any(owns) {
+                log.guard(seg.id, x, decision);
+            }
+        }
+    }
+
     /// Logs the step of the node just pushed (kept out of line: only recordings made for
     /// replay log).
     #[cold]
@@ -313,7 +344,6 @@ macro_rules! impl_tape_scalar {
 }
 
 use crate::forward::{Dual, DualVec};
-use crate::reverse::Var;
 
 impl_tape_scalar!(
     f64,

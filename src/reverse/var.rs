@@ -63,7 +63,18 @@ impl<T: Scalar> Var<T> {
         self.value
     }
 
-    /// This variable as a guard operand.
+    /// This variable as a guard operand of recording `id`: a node of that recording, or
+    /// (a constant, or a variable of another recording) a constant value.
+    #[inline]
+    pub(crate) fn operand_in(&self, id: u32) -> Operand<T> {
+        if self.index == 0 || self.recording != id {
+            Operand::Const(self.value)
+        } else {
+            Operand::Node(self.index)
+        }
+    }
+
+    /// This variable as an operand of its own recording.
     #[inline]
     pub(crate) fn operand(&self) -> Operand<T> {
         if self.index == 0 {
@@ -280,11 +291,7 @@ impl<T: TapeScalar> Chain for Var<T> {
         if !involves_variable {
             return;
         }
-        with_tape::<T, _>(|tape| {
-            if let Some(log) = tape.log() {
-                log.guard(self, decision);
-            }
-        });
+        with_tape::<T, _>(|tape| tape.record_decision(self, decision));
     }
 }
 
