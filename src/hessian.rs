@@ -271,29 +271,56 @@ where
     /// # Panics
     /// If `x` or `v` has a different length than the point first recorded.
     pub fn value_gradient_hvp(&mut self, x: &[f64], v: &[f64]) -> (f64, Vec<f64>, Vec<f64>) {
+        let mut grad = vec![0.0; x.len()];
+        let mut hv = vec![0.0; x.len()];
+        let value = self.value_gradient_hvp_into(x, v, &mut grad, &mut hv);
+        (value, grad, hv)
+    }
+
+    /// Writes `∇f(x)` into `grad` and `∇²f(x)·v` into `hv` and returns `f(x)`; allocates
+    /// nothing once warm.
+    ///
+    /// # Panics
+    /// If `x`, `v`, `grad` or `hv` has a different length than the point first recorded.
+    pub fn value_gradient_hvp_into(
+        &mut self,
+        x: &[f64],
+        v: &[f64],
+        grad: &mut [f64],
+        hv: &mut [f64],
+    ) -> f64 {
         check_direction(x, v, "hvp");
+        let n = self.n;
         assert_eq!(
             x.len(),
-            self.n,
-            "hvp: recorded with {} inputs, called with {}",
-            self.n,
+            n,
+            "hvp: recorded with {n} inputs, called with {}",
             x.len()
         );
-        let mut grad = vec![0.0; self.n];
-        self.primal_sweep(x, &mut grad);
+        assert_eq!(
+            grad.len(),
+            n,
+            "hvp: gradient buffer has {} entries, expected {n}",
+            grad.len()
+        );
+        assert_eq!(
+            hv.len(),
+            n,
+            "hvp: product buffer has {} entries, expected {n}",
+            hv.len()
+        );
+        self.primal_sweep(x, grad);
         let (inputs, out) = &mut self.tangent_io;
         inputs.clear();
         inputs.extend(x.iter().zip(v).map(|(&a, &b)| Dual::new(a, b)));
-        out.resize(self.n, Dual::new(0.0, 0.0));
+        out.resize(n, Dual::new(0.0, 0.0));
         let holds = self.program.forward(inputs, &mut self.tangent);
         debug_assert!(holds, "guards were checked by the primal sweep");
         self.program.backward(&mut self.tangent, out);
-        let value = self.program.output(&self.tangent).value;
-        (
-            value,
-            out.iter().map(|d| d.value).collect(),
-            out.iter().map(|d| d.tangent).collect(),
-        )
+        for (h, d) in hv.iter_mut().zip(out.iter()) {
+            *h = d.tangent;
+        }
+        self.program.output(&self.tangent).value
     }
 
     /// How many times a changed branch forced a new recording.
