@@ -10,7 +10,7 @@
 use std::cmp::Ordering;
 
 use crate::chain::Decision;
-use crate::reverse::tape::{reverse_sweep, Node};
+use crate::reverse::tape::{rebase, reverse_sweep, Node};
 use crate::reverse::Var;
 use crate::rules::{Binary, Unary};
 use crate::Scalar;
@@ -101,15 +101,6 @@ impl<T: Scalar> ProgramLog<T> {
             },
         };
         self.guards.push(guard);
-    }
-}
-
-#[inline(always)]
-fn rebase(index: u32, start: u32) -> u32 {
-    if index == 0 {
-        0
-    } else {
-        index - start + 1
     }
 }
 

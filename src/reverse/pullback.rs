@@ -2,7 +2,7 @@
 
 use crate::chain::Chain;
 use crate::reverse::recording::Session;
-use crate::reverse::tape::{reverse_sweep, Node, TapeScalar};
+use crate::reverse::tape::{copy_segment, rebase, reverse_sweep, Node, TapeScalar};
 use crate::reverse::Var;
 
 /// The pullback of `f` at a point: maps any cotangent `ȳ ∈ Rᵐ` to `x̄ = ȳᵀ J ∈ Rⁿ`
@@ -69,19 +69,12 @@ where
         session.check_output(y, "reverse::pullback");
     }
     let start = session.start();
-    let rebase = move |i: u32| if i == 0 { 0 } else { i - start + 1 };
     session.finish(|tape, _| {
-        let segment = &tape.nodes[start as usize..];
-        let mut nodes = Vec::with_capacity(segment.len() + 1);
-        nodes.push(Node::leaf());
-        nodes.extend(segment.iter().map(|n| Node {
-            args: [rebase(n.args[0]), rebase(n.args[1])],
-            partials: n.partials,
-        }));
+        let nodes = copy_segment(&tape.nodes, start);
         let pullback = Pullback {
             nodes,
             inputs: x.len(),
-            outputs: out.iter().map(|y| rebase(y.index())).collect(),
+            outputs: out.iter().map(|y| rebase(y.index(), start)).collect(),
         };
         (out.iter().map(|y| y.primal()).collect(), pullback)
     })

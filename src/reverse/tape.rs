@@ -263,6 +263,30 @@ fn too_long() -> ! {
     panic!("mixad: a recording exceeded 2^32 - 1 operations")
 }
 
+/// The index a node of a segment starting at `start` gets in a standalone copy of the
+/// segment (sink at 0, the segment's first node at 1).
+#[inline(always)]
+pub(crate) fn rebase(index: u32, start: u32) -> u32 {
+    if index == 0 {
+        0
+    } else {
+        index - start + 1
+    }
+}
+
+/// A standalone copy of the segment of `nodes` starting at `start`: sink at 0, indices
+/// rebased.
+pub(crate) fn copy_segment<T: Scalar>(nodes: &[Node<T>], start: u32) -> Vec<Node<T>> {
+    let segment = &nodes[start as usize..];
+    let mut copy = Vec::with_capacity(segment.len() + 1);
+    copy.push(Node::leaf());
+    copy.extend(segment.iter().map(|n| Node {
+        args: [rebase(n.args[0], start), rebase(n.args[1], start)],
+        partials: n.partials,
+    }));
+    copy
+}
+
 /// Propagates adjoints from the end of `nodes` back to node `first`.
 ///
 /// A zero adjoint is skipped, so a node whose value does not reach the output contributes
