@@ -26,12 +26,14 @@
 //! - [`reverse`]: the tape and reverse-mode APIs.
 //! - [`nested`]: modes inside modes.
 //! - [`hessian`](mod@hessian): Hessians and Hessian-vector products.
+//! - [`check`]: derivatives (mixad's or hand-written) against finite differences.
 //!
 //! `docs/ARCHITECTURE.md` in the repository draws the whole map.
 
 #![warn(missing_docs)]
 
 pub mod chain;
+pub mod check;
 #[doc(hidden)]
 pub mod facade;
 pub mod forward;
