@@ -322,7 +322,7 @@ fn compare_matrix(
     options: CheckOptions,
 ) -> CheckReport {
     let n = x.len();
-    let m = if n == 0 { 0 } else { claimed.len() / n };
+    let m = claimed.len().checked_div(n).unwrap_or(0);
     let mut report = CheckReport::new(what, options);
     let columns: Vec<Vec<f64>> = (0..n).map(|j| difference(g, x, j, &options)).collect();
     for i in 0..m {
