@@ -30,9 +30,9 @@ fn hand_gradient(x: &[f64], mistake: f64) -> Vec<f64> {
 #[test]
 fn mixads_own_derivatives_pass() {
     for report in [
-        check_gradient(|x| f(x), &X),
-        check_hessian(|x| f(x), &X),
-        check_jacobian(|x| g(x), &X),
+        check_gradient(f, &X),
+        check_hessian(f, &X),
+        check_jacobian(g, &X),
     ] {
         assert!(report.passed(), "{report}");
         assert!(
@@ -44,14 +44,14 @@ fn mixads_own_derivatives_pass() {
 
 #[test]
 fn a_correct_hand_written_gradient_passes() {
-    let report = check_gradient_of(|x| f(x), |x| hand_gradient(x, 0.0), &X);
+    let report = check_gradient_of(f, |x| hand_gradient(x, 0.0), &X);
     assert!(report.passed(), "{report}");
     assert_eq!(report.components.len(), 3);
 }
 
 #[test]
 fn negative_control_a_wrong_hand_written_gradient_is_caught_at_its_component() {
-    let report = check_gradient_of(|x| f(x), |x| hand_gradient(x, 1e-3), &X);
+    let report = check_gradient_of(f, |x| hand_gradient(x, 1e-3), &X);
     assert!(!report.passed());
     let bad: Vec<_> = report
         .components
@@ -84,9 +84,9 @@ fn negative_control_a_wrong_rule_inside_the_function_is_caught() {
 
 #[test]
 fn hand_written_hessian_checked_against_mixads_gradient() {
-    let grad = |x: &[f64]| mixad::gradient(|v| f(v), x);
+    let grad = |x: &[f64]| mixad::gradient(f, x);
     let exact = |x: &[f64]| {
-        let h = mixad::hessian(|v| f(v), x);
+        let h = mixad::hessian(f, x);
         (0..9).map(|k| h[(k / 3, k % 3)]).collect::<Vec<f64>>()
     };
     assert!(check_hessian_of(grad, exact, &X).passed());
@@ -108,5 +108,5 @@ fn hand_written_hessian_checked_against_mixads_gradient() {
 #[test]
 #[should_panic(expected = "the claimed gradient has 2 entries for 3 inputs")]
 fn a_gradient_of_the_wrong_length_is_a_clear_error() {
-    check_gradient_of(|x| f(x), |_| vec![0.0, 0.0], &X);
+    check_gradient_of(f, |_| vec![0.0, 0.0], &X);
 }
