@@ -57,6 +57,9 @@ pub trait Chain: Copy + Send + Sync + 'static {
     /// True when this number carries no derivative information.
     fn is_constant(&self) -> bool;
 
+    /// True when the value and all derivative parts, at every level, are finite.
+    fn all_finite(&self) -> bool;
+
     /// Apply a one-argument rule.
     fn unary(self, op: Unary) -> Self;
 

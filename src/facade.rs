@@ -561,6 +561,10 @@ macro_rules! impl_scalar_traits {
             fn is_constant(&self) -> bool {
                 $crate::chain::Chain::is_constant(self)
             }
+            #[inline(always)]
+            fn all_finite(&self) -> bool {
+                $crate::chain::Chain::all_finite(self)
+            }
             fn inner_gradient<G: $crate::nested::InnerFn + ?Sized>(
                 g: &G,
                 x: &[Self],

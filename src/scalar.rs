@@ -48,6 +48,12 @@ pub trait Scalar:
     /// tangent gives 0, not NaN.
     fn is_constant(&self) -> bool;
 
+    /// True when the value and every derivative part at every level are finite. Engines
+    /// use it to take the fast path: a finite local derivative times a zero tangent is
+    /// already 0, so only a non-finite one needs zero tangents skipped.
+    #[doc(hidden)]
+    fn all_finite(&self) -> bool;
+
     /// `∇ₓ g(x; params)` for a generic inner function, as [`crate::nested::gradient`]
     /// computes it at this type: directly in forward mode, except on a reverse variable,
     /// where it becomes tape nodes whose partials come from forward over forward.
@@ -74,6 +80,10 @@ impl Scalar for f64 {
     fn is_constant(&self) -> bool {
         true
     }
+    #[inline(always)]
+    fn all_finite(&self) -> bool {
+        self.is_finite()
+    }
 }
 
 impl Scalar for f32 {
@@ -88,5 +98,9 @@ impl Scalar for f32 {
     #[inline(always)]
     fn is_constant(&self) -> bool {
         true
+    }
+    #[inline(always)]
+    fn all_finite(&self) -> bool {
+        self.is_finite()
     }
 }

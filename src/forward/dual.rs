@@ -79,6 +79,11 @@ impl<T: Scalar> Chain for Dual<T> {
     }
 
     #[inline(always)]
+    fn all_finite(&self) -> bool {
+        self.value.all_finite() && self.tangent.all_finite()
+    }
+
+    #[inline(always)]
     fn unary(self, op: Unary) -> Self {
         let (v, d) = op.apply(self.value);
         Dual::new(v, chain_term(d, self.tangent))

@@ -85,17 +85,33 @@ impl<T: Scalar, const N: usize> Chain for DualVec<T, N> {
     }
 
     #[inline(always)]
+    fn all_finite(&self) -> bool {
+        self.value.all_finite() && self.tangents.iter().all(|t| t.all_finite())
+    }
+
+    #[inline(always)]
     fn unary(self, op: Unary) -> Self {
         let (v, d) = op.apply(self.value);
-        self.map(v, |t| chain_term(d, t))
+        if d.all_finite() {
+            // A finite derivative times a zero tangent is already 0: a plain lane loop.
+            self.map(v, |t| d * t)
+        } else {
+            self.map(v, |t| chain_term(d, t))
+        }
     }
 
     #[inline(always)]
     fn binary(self, rhs: Self, op: Binary) -> Self {
         let (v, da, db) = op.apply(self.value, rhs.value);
         let mut tangents = self.tangents;
-        for (t, r) in tangents.iter_mut().zip(rhs.tangents.iter()) {
-            *t = chain_term(da, *t) + chain_term(db, *r);
+        if da.all_finite() && db.all_finite() {
+            for (t, r) in tangents.iter_mut().zip(rhs.tangents.iter()) {
+                *t = da * *t + db * *r;
+            }
+        } else {
+            for (t, r) in tangents.iter_mut().zip(rhs.tangents.iter()) {
+                *t = chain_term(da, *t) + chain_term(db, *r);
+            }
         }
         DualVec::new(v, tangents)
     }

@@ -210,6 +210,11 @@ impl<T: TapeScalar> Chain for Var<T> {
     }
 
     #[inline(always)]
+    fn all_finite(&self) -> bool {
+        self.value.all_finite()
+    }
+
+    #[inline(always)]
     fn unary(self, op: Unary) -> Self {
         let (value, d) = op.apply(self.value);
         if self.index == 0 {
