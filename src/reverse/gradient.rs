@@ -92,9 +92,7 @@ where
     F: FnOnce(&[Var<S>]) -> R,
     R: AsRef<[Var<S>]>,
 {
-    let session = Session::<S>::begin(false);
-    let inputs = session.inputs(x);
-    let out = f(&inputs);
+    let (session, out) = Session::<S>::record_outputs("reverse::vjp", f, x);
     let out = out.as_ref();
     assert_eq!(
         out.len(),
@@ -103,9 +101,6 @@ where
         out.len(),
         ybar.len()
     );
-    for y in out {
-        session.check_output(y, "reverse::vjp");
-    }
     let start = session.start();
     session.finish(|tape, _| {
         let adjoints = tape.sweep(start, |adj| {
@@ -133,13 +128,8 @@ where
     F: FnOnce(&[Var<f64>]) -> R,
     R: AsRef<[Var<f64>]>,
 {
-    let session = Session::<f64>::begin(false);
-    let inputs = session.inputs(x);
-    let out = f(&inputs);
+    let (session, out) = Session::<f64>::record_outputs("reverse::jacobian", f, x);
     let out = out.as_ref();
-    for y in out {
-        session.check_output(y, "reverse::jacobian");
-    }
     let start = session.start();
     let n = x.len();
     session.finish(|tape, _| {

@@ -61,13 +61,8 @@ where
     F: FnOnce(&[Var<S>]) -> R,
     R: AsRef<[Var<S>]>,
 {
-    let session = Session::<S>::begin(false);
-    let inputs = session.inputs(x);
-    let out = f(&inputs);
+    let (session, out) = Session::<S>::record_outputs("reverse::pullback", f, x);
     let out = out.as_ref();
-    for y in out {
-        session.check_output(y, "reverse::pullback");
-    }
     let start = session.start();
     session.finish(|tape, _| {
         let nodes = copy_segment(&tape.nodes, start);

@@ -30,6 +30,22 @@ impl<S: TapeScalar> Session<S> {
         }
     }
 
+    /// Opens a (non-logging) recording and runs `f: Rⁿ → Rᵐ` on fresh inputs `x`;
+    /// panics (naming `api`) unless every output belongs to this recording.
+    pub(crate) fn record_outputs<F, R>(api: &str, f: F, x: &[S]) -> (Self, R)
+    where
+        F: FnOnce(&[Var<S>]) -> R,
+        R: AsRef<[Var<S>]>,
+    {
+        let session = Session::begin(false);
+        let inputs = session.inputs(x);
+        let out = f(&inputs);
+        for y in out.as_ref() {
+            session.check_output(y, api);
+        }
+        (session, out)
+    }
+
     /// The index of the recording's first node (its first input).
     pub(crate) fn start(&self) -> u32 {
         self.start
