@@ -18,6 +18,7 @@ use std::sync::Mutex;
 use faer::Mat;
 use rayon::prelude::*;
 
+use crate::forward::tag::fresh_tag;
 use crate::forward::{Dual, DualVec};
 use crate::reverse::program::{Program, Workspace};
 use crate::reverse::{self, record_program, Var};
@@ -49,7 +50,12 @@ where
     F: FnOnce(&[Var<Dual<f64>>]) -> Var<Dual<f64>>,
 {
     check_direction(x, v, "hvp");
-    let seeded: Vec<Dual<f64>> = x.iter().zip(v).map(|(&a, &b)| Dual::new(a, b)).collect();
+    let tag = fresh_tag();
+    let seeded: Vec<Dual<f64>> = x
+        .iter()
+        .zip(v)
+        .map(|(&a, &b)| Dual::tagged(a, b, tag))
+        .collect();
     let (y, g) = reverse::value_and_gradient(f, &seeded);
     let (grad, hv) = g.iter().map(|d| (d.value, d.tangent)).unzip();
     (y.value, grad, hv)
@@ -312,7 +318,8 @@ where
         self.primal_sweep(x, grad);
         let (inputs, out) = &mut self.tangent_io;
         inputs.clear();
-        inputs.extend(x.iter().zip(v).map(|(&a, &b)| Dual::new(a, b)));
+        let tag = fresh_tag();
+        inputs.extend(x.iter().zip(v).map(|(&a, &b)| Dual::tagged(a, b, tag)));
         out.resize(n, Dual::new(0.0, 0.0));
         let holds = self.program.forward(inputs, &mut self.tangent);
         debug_assert!(holds, "guards were checked by the primal sweep");
@@ -405,8 +412,9 @@ impl<const N: usize> ColumnWorker<N> {
         let count = cols.len() / n;
         debug_assert!(count <= N);
         self.inputs.clear();
+        let tag = fresh_tag();
         self.inputs
-            .extend(x.iter().map(|&v| DualVec::new(v, [0.0; N])));
+            .extend(x.iter().map(|&v| DualVec::tagged(v, [0.0; N], tag)));
         for lane in 0..count {
             self.inputs[first + lane].tangents[lane] = 1.0;
         }

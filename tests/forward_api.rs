@@ -632,3 +632,20 @@ fn num_dual_and_mixad_agree_through_the_same_generic_solve() {
         );
     }
 }
+
+/// The natural but wrong nesting (the inner call started at the same type as the outer
+/// one, capturing the outer dual) is refused with a clear message, never answered wrongly.
+#[test]
+#[should_panic(expected = "perturbation confusion")]
+fn same_type_nested_forward_calls_are_refused() {
+    forward::derivative(|x| x * forward::derivative(|y| x + y, 1.0), 1.0);
+}
+
+/// Hand-made duals (tag 0) still mix freely: a directional derivative along (1, 1).
+#[test]
+fn hand_made_duals_mix_freely() {
+    use mixad::forward::Dual;
+    let (x, y) = (Dual::variable(2.0), Dual::variable(3.0));
+    let r = x * y;
+    assert_eq!((r.value, r.tangent), (6.0, 5.0));
+}

@@ -687,9 +687,6 @@ fn reverse_inside_reverse_at_the_same_type_refuses() {
 }
 
 #[test]
-#[ignore = "BUG: forward inside forward at the same scalar type (`derivative(|y| x + y, 1.0)` \
-            with x: Dual<f64> captured) silently returns 2 instead of 1: untagged duals, \
-            perturbation confusion (ForwardDiff.jl #83)"]
 fn forward_inside_forward_at_the_same_type_is_not_confused() {
     // d/dx [x · d/dy (x + y)|_{y=1}] at x = 1 is 1.
     right_or_refused(

@@ -2,6 +2,7 @@
 
 use faer::Mat;
 
+use crate::forward::tag::fresh_tag;
 use crate::forward::{Dual, DualVec};
 use crate::Scalar;
 
@@ -27,7 +28,7 @@ pub fn value_and_derivative<S: Scalar, F>(f: F, x: S) -> (S, S)
 where
     F: FnOnce(Dual<S>) -> Dual<S>,
 {
-    let y = f(Dual::variable(x));
+    let y = f(Dual::tagged(x, S::one(), fresh_tag()));
     (y.value, y.tangent)
 }
 
@@ -42,7 +43,12 @@ pub fn second_derivative<S: Scalar, F>(f: F, x: S) -> S
 where
     F: FnOnce(Dual<Dual<S>>) -> Dual<Dual<S>>,
 {
-    let seed = Dual::new(Dual::variable(x), Dual::new(S::one(), S::zero()));
+    let (inner, outer) = (fresh_tag(), fresh_tag());
+    let seed = Dual::tagged(
+        Dual::tagged(x, S::one(), inner),
+        Dual::tagged(S::one(), S::zero(), inner),
+        outer,
+    );
     f(seed).tangent.tangent
 }
 
@@ -68,7 +74,12 @@ where
         x.len(),
         v.len()
     );
-    let inputs: Vec<Dual<S>> = x.iter().zip(v).map(|(&a, &b)| Dual::new(a, b)).collect();
+    let tag = fresh_tag();
+    let inputs: Vec<Dual<S>> = x
+        .iter()
+        .zip(v)
+        .map(|(&a, &b)| Dual::tagged(a, b, tag))
+        .collect();
     let out = f(&inputs);
     out.as_ref().iter().map(|y| (y.value, y.tangent)).unzip()
 }
@@ -110,10 +121,7 @@ where
 {
     check_chunk(chunk, "forward::gradient_with_chunk");
     let mut grad = Vec::with_capacity(x.len());
-    let mut inputs: Vec<DualVec<S, LANES>> = x
-        .iter()
-        .map(|&v| DualVec::new(v, [S::zero(); LANES]))
-        .collect();
+    let mut inputs = tagged_inputs(x);
     for start in (0..x.len()).step_by(chunk) {
         let end = (start + chunk).min(x.len());
         seed(&mut inputs, start, end);
@@ -139,8 +147,7 @@ where
 {
     let n = x.len();
     let chunk = auto_chunk(n);
-    let mut inputs: Vec<DualVec<f64, LANES>> =
-        x.iter().map(|&v| DualVec::new(v, [0.0; LANES])).collect();
+    let mut inputs = tagged_inputs(x);
     if n == 0 {
         let m = f(&inputs).as_ref().len();
         return Mat::zeros(m, 0);
@@ -167,6 +174,14 @@ where
         unseed(&mut inputs, start, end);
     }
     jac.expect("n > 0 means at least one sweep")
+}
+
+/// `x` as duals of one fresh differentiation, all tangents zero.
+fn tagged_inputs<S: Scalar>(x: &[S]) -> Vec<DualVec<S, LANES>> {
+    let tag = fresh_tag();
+    x.iter()
+        .map(|&v| DualVec::tagged(v, [S::zero(); LANES], tag))
+        .collect()
 }
 
 fn check_chunk(chunk: usize, api: &str) {

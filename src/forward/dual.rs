@@ -3,6 +3,7 @@
 use std::fmt;
 
 use crate::chain::Chain;
+use crate::forward::tag::merge;
 use crate::rules::{Binary, Unary};
 use crate::Scalar;
 
@@ -25,13 +26,30 @@ pub struct Dual<T> {
     pub value: T,
     /// The derivative along the seeded direction.
     pub tangent: T,
+    /// Which differentiation this dual belongs to (0: made by hand or constant); see
+    /// `forward::tag`.
+    pub(crate) tag: u32,
 }
 
 impl<T: Scalar> Dual<T> {
     /// A dual with the given value and tangent.
     #[inline(always)]
     pub fn new(value: T, tangent: T) -> Self {
-        Dual { value, tangent }
+        Dual {
+            value,
+            tangent,
+            tag: 0,
+        }
+    }
+
+    /// A dual belonging to the differentiation tagged `tag`.
+    #[inline(always)]
+    pub(crate) fn tagged(value: T, tangent: T, tag: u32) -> Self {
+        Dual {
+            value,
+            tangent,
+            tag,
+        }
     }
 
     /// A constant: tangent 0. Use it to lift a value captured from an outer computation
@@ -86,36 +104,40 @@ impl<T: Scalar> Chain for Dual<T> {
     #[inline(always)]
     fn unary(self, op: Unary) -> Self {
         let (v, d) = op.apply(self.value);
-        Dual::new(v, chain_term(d, self.tangent))
+        Dual::tagged(v, chain_term(d, self.tangent), self.tag)
     }
 
     #[inline(always)]
     fn binary(self, rhs: Self, op: Binary) -> Self {
+        let tag = merge(self.tag, rhs.tag);
         let (v, da, db) = op.apply(self.value, rhs.value);
-        Dual::new(
+        Dual::tagged(
             v,
             chain_term(da, self.tangent) + chain_term(db, rhs.tangent),
+            tag,
         )
     }
 
     #[inline(always)]
     fn add(self, rhs: Self) -> Self {
-        Dual::new(self.value + rhs.value, self.tangent + rhs.tangent)
+        let tag = merge(self.tag, rhs.tag);
+        Dual::tagged(self.value + rhs.value, self.tangent + rhs.tangent, tag)
     }
 
     #[inline(always)]
     fn sub(self, rhs: Self) -> Self {
-        Dual::new(self.value - rhs.value, self.tangent - rhs.tangent)
+        let tag = merge(self.tag, rhs.tag);
+        Dual::tagged(self.value - rhs.value, self.tangent - rhs.tangent, tag)
     }
 
     #[inline(always)]
     fn neg(self) -> Self {
-        Dual::new(-self.value, -self.tangent)
+        Dual::tagged(-self.value, -self.tangent, self.tag)
     }
 
     #[inline(always)]
     fn scale(self, c: T) -> Self {
-        Dual::new(self.value * c, self.tangent * c)
+        Dual::tagged(self.value * c, self.tangent * c, self.tag)
     }
 }
 

@@ -4,6 +4,7 @@ use std::fmt;
 
 use crate::chain::Chain;
 use crate::forward::dual::chain_term;
+use crate::forward::tag::merge;
 use crate::rules::{Binary, Unary};
 use crate::Scalar;
 
@@ -26,13 +27,30 @@ pub struct DualVec<T, const N: usize> {
     pub value: T,
     /// The derivative along each of the `N` seeded directions.
     pub tangents: [T; N],
+    /// Which differentiation this dual belongs to (0: made by hand or constant); see
+    /// `forward::tag`.
+    pub(crate) tag: u32,
 }
 
 impl<T: Scalar, const N: usize> DualVec<T, N> {
     /// A dual with the given value and tangents.
     #[inline(always)]
     pub fn new(value: T, tangents: [T; N]) -> Self {
-        DualVec { value, tangents }
+        DualVec {
+            value,
+            tangents,
+            tag: 0,
+        }
+    }
+
+    /// A dual belonging to the differentiation tagged `tag`.
+    #[inline(always)]
+    pub(crate) fn tagged(value: T, tangents: [T; N], tag: u32) -> Self {
+        DualVec {
+            value,
+            tangents,
+            tag,
+        }
     }
 
     /// A constant: all tangents 0.
@@ -53,7 +71,7 @@ impl<T: Scalar, const N: usize> DualVec<T, N> {
         );
         let mut tangents = [T::zero(); N];
         tangents[lane] = T::one();
-        DualVec { value, tangents }
+        DualVec::new(value, tangents)
     }
 
     #[inline(always)]
@@ -62,7 +80,7 @@ impl<T: Scalar, const N: usize> DualVec<T, N> {
         for t in tangents.iter_mut() {
             *t = f(*t);
         }
-        DualVec { value, tangents }
+        DualVec::tagged(value, tangents, self.tag)
     }
 }
 
@@ -102,6 +120,7 @@ impl<T: Scalar, const N: usize> Chain for DualVec<T, N> {
 
     #[inline(always)]
     fn binary(self, rhs: Self, op: Binary) -> Self {
+        let tag = merge(self.tag, rhs.tag);
         let (v, da, db) = op.apply(self.value, rhs.value);
         let mut tangents = self.tangents;
         if da.all_finite() && db.all_finite() {
@@ -113,7 +132,7 @@ impl<T: Scalar, const N: usize> Chain for DualVec<T, N> {
                 *t = chain_term(da, *t) + chain_term(db, *r);
             }
         }
-        DualVec::new(v, tangents)
+        DualVec::tagged(v, tangents, tag)
     }
 
     #[inline(always)]
@@ -122,7 +141,7 @@ impl<T: Scalar, const N: usize> Chain for DualVec<T, N> {
         for (t, r) in tangents.iter_mut().zip(rhs.tangents.iter()) {
             *t += *r;
         }
-        DualVec::new(self.value + rhs.value, tangents)
+        DualVec::tagged(self.value + rhs.value, tangents, merge(self.tag, rhs.tag))
     }
 
     #[inline(always)]
@@ -131,7 +150,7 @@ impl<T: Scalar, const N: usize> Chain for DualVec<T, N> {
         for (t, r) in tangents.iter_mut().zip(rhs.tangents.iter()) {
             *t -= *r;
         }
-        DualVec::new(self.value - rhs.value, tangents)
+        DualVec::tagged(self.value - rhs.value, tangents, merge(self.tag, rhs.tag))
     }
 
     #[inline(always)]

@@ -12,6 +12,7 @@
 mod derivatives;
 mod dual;
 mod dual_vec;
+pub(crate) mod tag;
 
 pub use derivatives::{
     derivative, gradient, gradient_with_chunk, jacobian, jvp, second_derivative,

@@ -4,7 +4,11 @@
 //! over the scalar, so nestings compose directly: `reverse::gradient` at `S = Var<f64>`
 //! inside another `reverse::gradient` is reverse over reverse, `forward::derivative` at
 //! `S = Var<f64>` inside `reverse::gradient` is reverse over forward, and so on. Each level
-//! has its own type, so perturbations of different levels are never confused.
+//! has its own type, so perturbations of different levels are never confused; a captured
+//! outer value is lifted into the inner type (`Dual::constant(x)`, `Var::constant(x)`).
+//! Forgetting to lift (an inner call started at the outer type, capturing an outer dual or
+//! variable) is caught at run time and panics with a message saying so: duals made by the
+//! forward APIs carry a per-call tag, reverse variables a recording id.
 //!
 //! This module adds the *translation* of reverse over forward into forward over forward:
 //! [`derivative`] and [`gradient`] take an inner function written generically (an

@@ -2,6 +2,7 @@
 
 use num_traits::Float;
 
+use crate::forward::tag::fresh_tag;
 use crate::forward::{Dual, DualVec};
 use crate::reverse::tape::with_tape;
 use crate::reverse::{TapeScalar, Var};
@@ -52,7 +53,8 @@ pub(crate) fn gradient_by_forward<S: Scalar, G: InnerFn + ?Sized>(
     x: &[S],
     params: &[S],
 ) -> Vec<S> {
-    let lift = |v: S| DualVec::<S, LANES>::new(v, [S::zero(); LANES]);
+    let tag = fresh_tag();
+    let lift = |v: S| DualVec::<S, LANES>::tagged(v, [S::zero(); LANES], tag);
     let mut xs: Vec<DualVec<S, LANES>> = x.iter().map(|&v| lift(v)).collect();
     let ps: Vec<DualVec<S, LANES>> = params.iter().map(|&v| lift(v)).collect();
     let mut grad = Vec::with_capacity(x.len());
@@ -89,12 +91,14 @@ pub(crate) fn translated_gradient<T: TapeScalar, G: InnerFn + ?Sized>(
     let values: Vec<T> = operands.iter().map(|v| v.primal_value()).collect();
     let nz = operands.len();
     let mut partials = vec![T::zero(); nz];
+    let (inner, outer) = (fresh_tag(), fresh_tag());
     let mut inputs: Vec<Dual<DualVec<T, LANES>>> = values
         .iter()
         .map(|&v| {
-            Dual::new(
-                DualVec::new(v, [T::zero(); LANES]),
-                DualVec::new(T::zero(), [T::zero(); LANES]),
+            Dual::tagged(
+                DualVec::tagged(v, [T::zero(); LANES], inner),
+                DualVec::tagged(T::zero(), [T::zero(); LANES], inner),
+                outer,
             )
         })
         .collect();
