@@ -699,3 +699,63 @@ fn forward_inside_forward_at_the_same_type_is_not_confused() {
         8.0,
     );
 }
+
+/// Third order through tapes at every level: reverse over forward over reverse (the
+/// gradient of an HVP computed as forward over reverse) and reverse over reverse over
+/// reverse, for f(x) = x₀³x₁ + x₁⁴, whose third derivatives are constant or linear.
+#[test]
+fn third_order_through_tapes_at_every_level() {
+    use mixad::forward::Dual;
+    use mixad::reverse::{self, Var};
+    fn f<T: num_traits::Float>(x: &[T]) -> T {
+        x[0].powi(3) * x[1] + x[1].powi(4)
+    }
+    let x0 = [1.5, -0.5];
+    let v = [1.0, 2.0];
+    // g(x) = vᵀ∇²f(x)v = 6x₀x₁v₀² + 6x₀²v₀v₁ + 12x₁²v₁²; ∇g = (6x₁v₀² + 12x₀v₀v₁, 6x₀v₀² + 24x₁v₁²).
+    let expected = [
+        6.0 * x0[1] * v[0] * v[0] + 12.0 * x0[0] * v[0] * v[1],
+        6.0 * x0[0] * v[0] * v[0] + 24.0 * x0[1] * v[1] * v[1],
+    ];
+    // r(fr): outer reverse; inner HVP as reverse at S = Dual<Var<f64>>.
+    let rfr = reverse::gradient(
+        |x: &[Var<f64>]| {
+            let seeded: Vec<Dual<Var<f64>>> = x
+                .iter()
+                .zip(v)
+                .map(|(&xi, vi)| Dual::new(xi, Var::constant(vi)))
+                .collect();
+            let g = reverse::gradient(|y| f(y), &seeded);
+            g.iter()
+                .zip(v)
+                .map(|(gi, vi)| gi.tangent * vi)
+                .fold(Var::constant(0.0), |a, b| a + b)
+        },
+        &x0,
+    );
+    // rrr: three nested reverse gradients, contracted with v at each inner level.
+    let rrr = reverse::gradient(
+        |x: &[Var<f64>]| {
+            let hv = reverse::gradient(
+                |y: &[Var<Var<f64>>]| {
+                    let g = reverse::gradient(|z| f(z), y);
+                    g.iter()
+                        .zip(v)
+                        .map(|(gi, vi)| *gi * Var::constant(Var::constant(vi)))
+                        .fold(Var::constant(Var::constant(0.0)), |a, b| a + b)
+                },
+                x,
+            );
+            hv.iter()
+                .zip(v)
+                .map(|(h, vi)| *h * vi)
+                .fold(Var::constant(0.0), |a, b| a + b)
+        },
+        &x0,
+    );
+    for (got, name) in [(rfr, "rfr"), (rrr, "rrr")] {
+        for (g, e) in got.iter().zip(expected) {
+            assert!((g - e).abs() < 1e-12, "{name}: {got:?} vs {expected:?}");
+        }
+    }
+}

@@ -308,8 +308,11 @@ pub(crate) fn reverse_sweep<T: Scalar>(nodes: &[Node<T>], first: usize, adjoints
 
 /// A value type with its own thread-local tape, so `Var<Self>` can record.
 ///
-/// Implemented for `f64`, `f32`, the duals mixad's nested modes use, and `Var<f64>`
-/// (reverse over reverse). [`crate::impl_tape_scalar!`] adds another concrete type.
+/// Implemented for `f64`, `f32`, the duals mixad's nested modes use, `Var<f64>`,
+/// `Var<Dual<f64>>`, `Var<Var<f64>>` and `Dual<Var<f64>>` (so third-order nestings such as
+/// reverse over forward over reverse have a tape at every level).
+/// [`crate::impl_tape_scalar!`] adds a scalar type of the caller's own crate (the orphan
+/// rule keeps other crates from adding combinations of mixad's types: ask for them here).
 pub trait TapeScalar: Scalar {
     /// This thread's tape for `Self` (mixad's own bookkeeping; see `with_tape`).
     #[doc(hidden)]
@@ -382,4 +385,6 @@ impl_tape_scalar!(
     DualVec<f64, 16>,
     Var<f64>,
     Var<Dual<f64>>,
+    Var<Var<f64>>,
+    Dual<Var<f64>>,
 );
