@@ -725,7 +725,7 @@ fn third_order_through_tapes_at_every_level() {
                 .zip(v)
                 .map(|(&xi, vi)| Dual::new(xi, Var::constant(vi)))
                 .collect();
-            let g = reverse::gradient(|y| f(y), &seeded);
+            let g = reverse::gradient(f, &seeded);
             g.iter()
                 .zip(v)
                 .map(|(gi, vi)| gi.tangent * vi)
@@ -738,7 +738,7 @@ fn third_order_through_tapes_at_every_level() {
         |x: &[Var<f64>]| {
             let hv = reverse::gradient(
                 |y: &[Var<Var<f64>>]| {
-                    let g = reverse::gradient(|z| f(z), y);
+                    let g = reverse::gradient(f, y);
                     g.iter()
                         .zip(v)
                         .map(|(gi, vi)| *gi * Var::constant(Var::constant(vi)))
