@@ -78,19 +78,20 @@ pub trait Chain: Copy + Send + Sync + 'static {
     /// `self · c` for a constant `c`.
     fn scale(self, c: Self::Primal) -> Self;
 
-    /// `∇ₓ g(x; params)` of a generic inner function at this type (see
-    /// [`crate::nested::gradient`]). Forward engines evaluate it directly; reverse mode
-    /// replaces the inner forward computation by tape nodes.
+    /// `∇ₓ g(x; params)`, or `∇ₓ g·v` given a direction, of a generic inner function at
+    /// this type (see [`crate::nested`]). Forward engines evaluate it directly; reverse
+    /// mode replaces the inner forward computation by tape nodes.
     #[doc(hidden)]
-    fn inner_gradient<G: crate::nested::InnerFn + ?Sized>(
+    fn inner_derivatives<G: crate::nested::InnerFn + ?Sized>(
         g: &G,
         x: &[Self],
         params: &[Self],
+        direction: Option<&[Self]>,
     ) -> Vec<Self>
     where
         Self: Scalar,
     {
-        crate::nested::gradient_by_forward(g, x, params)
+        crate::nested::derivatives_by_forward(g, x, params, direction)
     }
 
     /// Told of every control-flow decision made from this number's value; reverse mode

@@ -565,12 +565,13 @@ macro_rules! impl_scalar_traits {
             fn all_finite(&self) -> bool {
                 $crate::chain::Chain::all_finite(self)
             }
-            fn inner_gradient<G: $crate::nested::InnerFn + ?Sized>(
+            fn inner_derivatives<G: $crate::nested::InnerFn + ?Sized>(
                 g: &G,
                 x: &[Self],
                 params: &[Self],
+        direction: Option<&[Self]>,
             ) -> Vec<Self> {
-                <$t as $crate::chain::Chain>::inner_gradient(g, x, params)
+                <$t as $crate::chain::Chain>::inner_derivatives(g, x, params, direction)
             }
         }
     };

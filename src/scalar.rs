@@ -54,16 +54,18 @@ pub trait Scalar:
     #[doc(hidden)]
     fn all_finite(&self) -> bool;
 
-    /// `∇ₓ g(x; params)` for a generic inner function, as [`crate::nested::gradient`]
-    /// computes it at this type: directly in forward mode, except on a reverse variable,
-    /// where it becomes tape nodes whose partials come from forward over forward.
+    /// `∇ₓ g(x; params)` (no direction) or `∇ₓ g·v` (direction `v`) for a generic inner
+    /// function, as [`crate::nested`] computes it at this type: directly in forward mode,
+    /// except on a reverse variable, where it becomes tape nodes whose partials come from
+    /// forward over forward.
     #[doc(hidden)]
-    fn inner_gradient<G: crate::nested::InnerFn + ?Sized>(
+    fn inner_derivatives<G: crate::nested::InnerFn + ?Sized>(
         g: &G,
         x: &[Self],
         params: &[Self],
+        direction: Option<&[Self]>,
     ) -> Vec<Self> {
-        crate::nested::gradient_by_forward(g, x, params)
+        crate::nested::derivatives_by_forward(g, x, params, direction)
     }
 }
 

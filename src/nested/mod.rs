@@ -11,7 +11,7 @@
 //! forward APIs carry a per-call tag, reverse variables a recording id.
 //!
 //! This module adds the *translation* of reverse over forward into forward over forward:
-//! [`derivative`] and [`gradient`] take an inner function written generically (an
+//! [`derivative`], [`gradient`] and [`jvp`] take an inner function written generically (an
 //! [`InnerFn`]) together with the outer values it captures (`params`). Under reverse mode
 //! the inner forward computation is not taped; it becomes one node per output whose
 //! partials (with respect to `x` *and* `params`) come from a forward-over-forward
@@ -20,5 +20,5 @@
 
 mod translate;
 
-pub use translate::{derivative, gradient, InnerFn};
-pub(crate) use translate::{gradient_by_forward, translated_gradient};
+pub use translate::{derivative, gradient, jvp, InnerFn};
+pub(crate) use translate::{derivatives_by_forward, translated_derivatives};

@@ -37,22 +37,57 @@ pub trait InnerFn {
 
 /// `∂g/∂x (x; params)` for scalar `x`; see [`gradient`].
 pub fn derivative<S: Scalar, G: InnerFn + ?Sized>(g: &G, x: S, params: &[S]) -> S {
-    S::inner_gradient(g, &[x], params)[0]
+    S::inner_derivatives(g, &[x], params, None)[0]
+}
+
+/// `∇ₓ g(x; params)·v`, the directional derivative: one forward sweep at plain floats and
+/// duals; under reverse mode one tape node whose partials with respect to `x`, `params`
+/// and `v` come from forward over forward.
+///
+/// # Panics
+/// If `x` and `v` differ in length.
+pub fn jvp<S: Scalar, G: InnerFn + ?Sized>(g: &G, x: &[S], v: &[S], params: &[S]) -> S {
+    assert_eq!(
+        x.len(),
+        v.len(),
+        "nested::jvp: x has {} entries but the direction v has {}",
+        x.len(),
+        v.len()
+    );
+    S::inner_derivatives(g, x, params, Some(v))[0]
 }
 
 /// `∇ₓ g(x; params)`: forward mode at plain floats and duals; under reverse mode, one tape
 /// node per component with partials from forward over forward (the dual arithmetic of
 /// the inner call is not taped), differentiated with respect to `x` and `params`.
 pub fn gradient<S: Scalar, G: InnerFn + ?Sized>(g: &G, x: &[S], params: &[S]) -> Vec<S> {
-    S::inner_gradient(g, x, params)
+    S::inner_derivatives(g, x, params, None)
 }
 
-/// `∇ₓ g` by forward mode at `S` itself, `LANES` directions per evaluation.
-pub(crate) fn gradient_by_forward<S: Scalar, G: InnerFn + ?Sized>(
+/// `∇ₓ g` (or `[∇ₓ g·v]` given a direction) by forward mode at `S` itself.
+pub(crate) fn derivatives_by_forward<S: Scalar, G: InnerFn + ?Sized>(
     g: &G,
     x: &[S],
     params: &[S],
+    direction: Option<&[S]>,
 ) -> Vec<S> {
+    match direction {
+        None => gradient_by_forward(g, x, params),
+        Some(v) => {
+            let tag = fresh_tag();
+            let xs: Vec<Dual<S>> = x
+                .iter()
+                .zip(v)
+                .map(|(&a, &b)| Dual::tagged(a, b, tag))
+                .collect();
+            let ps: Vec<Dual<S>> = params.iter().map(|&p| Dual::constant(p)).collect();
+            vec![g.eval(&xs, &ps).tangent]
+        }
+    }
+}
+
+/// `∇ₓ g` by forward mode at `S` itself, `LANES` directions per evaluation.
+fn gradient_by_forward<S: Scalar, G: InnerFn + ?Sized>(g: &G, x: &[S], params: &[S]) -> Vec<S> {
     let tag = fresh_tag();
     let lift = |v: S| DualVec::<S, LANES>::tagged(v, [S::zero(); LANES], tag);
     let mut xs: Vec<DualVec<S, LANES>> = x.iter().map(|&v| lift(v)).collect();
@@ -72,55 +107,79 @@ pub(crate) fn gradient_by_forward<S: Scalar, G: InnerFn + ?Sized>(
     grad
 }
 
-/// Reverse mode's version: `∇ₓ g` as tape nodes.
+/// Reverse mode's version: `∇ₓ g` (or `∇ₓ g·v`) as tape nodes.
 ///
-/// For each component `i`, the value `∂g/∂xᵢ` and its partials with respect to every
-/// `z = (x, params)` are computed at `T` by forward over forward (`Dual<DualVec<T, 8>>`:
-/// the inner dual seeds `xᵢ`, the lanes seed `z`), then recorded as one linear
-/// combination of the operands. A recording that logs a replayable program tapes the
-/// inner call instead, since a replay cannot re-run generic code.
-pub(crate) fn translated_gradient<T: TapeScalar, G: InnerFn + ?Sized>(
+/// For each output (each `∂g/∂xᵢ`, or the one directional derivative), its value and its
+/// partials with respect to every `z = (x, params)` are computed at `T` by forward over
+/// forward (`Dual<DualVec<T, 8>>`: the dual seeds `eᵢ` or `v`, the lanes seed `z`), then
+/// recorded as one linear combination of the operands. For a direction, the partials with
+/// respect to `v` are `∇ₓ g`, read from the same evaluations. A recording that logs a
+/// replayable program tapes the inner call instead, since a replay cannot re-run generic
+/// code.
+pub(crate) fn translated_derivatives<T: TapeScalar, G: InnerFn + ?Sized>(
     g: &G,
     x: &[Var<T>],
     params: &[Var<T>],
+    direction: Option<&[Var<T>]>,
 ) -> Vec<Var<T>> {
     if with_tape::<T, _>(|t| t.is_logging()) {
-        return gradient_by_forward(g, x, params);
+        return derivatives_by_forward(g, x, params, direction);
     }
-    let operands: Vec<Var<T>> = x.iter().chain(params).copied().collect();
-    let values: Vec<T> = operands.iter().map(|v| v.primal_value()).collect();
-    let nz = operands.len();
-    let mut partials = vec![T::zero(); nz];
+    let n = x.len();
+    let z: Vec<Var<T>> = x.iter().chain(params).copied().collect();
     let (inner, outer) = (fresh_tag(), fresh_tag());
-    let mut inputs: Vec<Dual<DualVec<T, LANES>>> = values
+    let mut inputs: Vec<Dual<DualVec<T, LANES>>> = z
         .iter()
-        .map(|&v| {
+        .map(|v| {
             Dual::tagged(
-                DualVec::tagged(v, [T::zero(); LANES], inner),
+                DualVec::tagged(v.primal_value(), [T::zero(); LANES], inner),
                 DualVec::tagged(T::zero(), [T::zero(); LANES], inner),
                 outer,
             )
         })
         .collect();
-    let mut out = Vec::with_capacity(x.len());
-    for i in 0..x.len() {
-        inputs[i].tangent.value = T::one();
-        let mut derivative = T::zero();
-        for start in (0..nz).step_by(LANES) {
-            let end = (start + LANES).min(nz);
-            for (lane, z) in inputs[start..end].iter_mut().enumerate() {
-                z.value.tangents[lane] = T::one();
+    // One output per seed of the dual part: eᵢ for a gradient, v for a directional one.
+    let seeds: Vec<Vec<T>> = match direction {
+        None => (0..n)
+            .map(|i| {
+                (0..n)
+                    .map(|k| if k == i { T::one() } else { T::zero() })
+                    .collect()
+            })
+            .collect(),
+        Some(v) => vec![v.iter().map(|d| d.primal_value()).collect()],
+    };
+    let mut operands = z.clone();
+    if let Some(v) = direction {
+        operands.extend_from_slice(v);
+    }
+    let mut partials = vec![T::zero(); operands.len()];
+    let mut out = Vec::with_capacity(seeds.len());
+    for seed in &seeds {
+        for (input, &s) in inputs.iter_mut().zip(seed) {
+            input.tangent.value = s;
+        }
+        let mut value = T::zero();
+        for start in (0..z.len()).step_by(LANES) {
+            let end = (start + LANES).min(z.len());
+            for (lane, input) in inputs[start..end].iter_mut().enumerate() {
+                input.value.tangents[lane] = T::one();
             }
-            let (xs, ps) = inputs.split_at(x.len());
+            let (xs, ps) = inputs.split_at(n);
             let r = g.eval(xs, ps);
-            derivative = r.tangent.value;
+            value = r.tangent.value;
             partials[start..end].copy_from_slice(&r.tangent.tangents[..end - start]);
-            for z in &mut inputs[start..end] {
-                z.value.tangents = [T::zero(); LANES];
+            if direction.is_some() {
+                // ∂(∇g·v)/∂vₖ = ∂g/∂xₖ, for the x lanes of this chunk.
+                for k in start..end.min(n) {
+                    partials[z.len() + k] = r.value.tangents[k - start];
+                }
+            }
+            for input in &mut inputs[start..end] {
+                input.value.tangents = [T::zero(); LANES];
             }
         }
-        inputs[i].tangent.value = T::zero();
-        out.push(Var::linear_combination(derivative, &operands, &partials));
+        out.push(Var::linear_combination(value, &operands, &partials));
     }
     out
 }

@@ -281,12 +281,13 @@ impl<T: TapeScalar> Chain for Var<T> {
         )
     }
 
-    fn inner_gradient<G: crate::nested::InnerFn + ?Sized>(
+    fn inner_derivatives<G: crate::nested::InnerFn + ?Sized>(
         g: &G,
         x: &[Self],
         params: &[Self],
+        direction: Option<&[Self]>,
     ) -> Vec<Self> {
-        crate::nested::translated_gradient(g, x, params)
+        crate::nested::translated_derivatives(g, x, params, direction)
     }
 
     #[inline]
