@@ -315,19 +315,46 @@ where
             "hvp: product buffer has {} entries, expected {n}",
             hv.len()
         );
-        self.primal_sweep(x, grad);
         let (inputs, out) = &mut self.tangent_io;
         inputs.clear();
         let tag = fresh_tag();
         inputs.extend(x.iter().zip(v).map(|(&a, &b)| Dual::tagged(a, b, tag)));
         out.resize(n, Dual::new(0.0, 0.0));
-        let holds = self.program.forward(inputs, &mut self.tangent);
-        debug_assert!(holds, "guards were checked by the primal sweep");
+        // One sweep gives value, gradient and H·v, and checks the guards on the way: no
+        // separate f64 sweep.
+        if !self.program.forward(inputs, &mut self.tangent) {
+            self.program = record_program(&mut self.f, x);
+            self.rerecords += 1;
+            let holds = self.program.forward(inputs, &mut self.tangent);
+            debug_assert!(holds, "a fresh recording satisfies its own guards");
+        }
         self.program.backward(&mut self.tangent, out);
-        for (h, d) in hv.iter_mut().zip(out.iter()) {
+        for ((g, h), d) in grad.iter_mut().zip(hv.iter_mut()).zip(out.iter()) {
+            *g = d.value;
             *h = d.tangent;
         }
         self.program.output(&self.tangent).value
+    }
+
+    /// Writes `∇f(x)` into `grad` and returns `f(x)`: one `f64` sweep of the recording.
+    ///
+    /// # Panics
+    /// If `x` or `grad` has a different length than the point first recorded.
+    pub fn value_gradient_into(&mut self, x: &[f64], grad: &mut [f64]) -> f64 {
+        let n = self.n;
+        assert_eq!(
+            x.len(),
+            n,
+            "gradient: recorded with {n} inputs, called with {}",
+            x.len()
+        );
+        assert_eq!(
+            grad.len(),
+            n,
+            "gradient: buffer has {} entries, expected {n}",
+            grad.len()
+        );
+        self.primal_sweep(x, grad)
     }
 
     /// How many times a changed branch forced a new recording.
