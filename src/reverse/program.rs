@@ -44,6 +44,20 @@ impl<T: Scalar> Operand<T> {
     }
 }
 
+impl Step {
+    /// Which of the two operand slots the step reads.
+    fn operands_used(self) -> [bool; 2] {
+        match self {
+            Step::Input => [false, false],
+            Step::Unary(_) | Step::Neg => [true, false],
+            Step::Binary(_) | Step::Add | Step::Sub | Step::Scale => [true, true],
+        }
+    }
+}
+
+/// Marks a program operand as an index into its constants rather than a node.
+const CONST: u32 = 1 << 31;
+
 /// A control-flow decision taken during recording, and what it saw.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Guard<T> {
@@ -111,9 +125,11 @@ impl<T: Scalar> ProgramLog<T> {
 pub(crate) struct Program {
     /// The id of the recording it came from; workspaces use it to know their layout.
     id: u32,
-    args: Vec<[u32; 2]>,
+    /// Per node, its two operands: a node index, or `CONST | k` for `constants[k]`.
+    operands: Vec<[u32; 2]>,
     steps: Vec<Step>,
-    consts: Vec<[f64; 2]>,
+    /// The constant operands, only for the nodes that have one.
+    constants: Vec<f64>,
     guards: Vec<Guard<f64>>,
     inputs: usize,
     output: Operand<f64>,
@@ -131,23 +147,35 @@ impl Program {
     ) -> Self {
         debug_assert_eq!(log.start, start);
         let segment = &nodes[start as usize..];
-        let mut args = Vec::with_capacity(segment.len() + 1);
-        args.push([0, 0]);
-        args.extend(
-            segment
-                .iter()
-                .map(|n| [rebase(n.args[0], start), rebase(n.args[1], start)]),
+        assert!(
+            segment.len() < CONST as usize,
+            "reverse::record: a recording of {} operations is too long to replay",
+            segment.len()
         );
         let mut steps = Vec::with_capacity(segment.len() + 1);
         steps.push(Step::Input);
         steps.extend_from_slice(&log.steps);
-        let mut consts = vec![[0.0; 2]];
-        consts.extend_from_slice(&log.consts);
         assert_eq!(
             steps.len(),
-            args.len(),
+            segment.len() + 1,
             "program log out of step with its tape"
         );
+        let mut constants = Vec::new();
+        let mut operands = Vec::with_capacity(segment.len() + 1);
+        operands.push([0, 0]);
+        for ((node, step), consts) in segment.iter().zip(&steps[1..]).zip(&log.consts) {
+            let used = step.operands_used();
+            let mut slot = |k: usize| {
+                let arg = node.args[k];
+                if arg != 0 || !used[k] {
+                    rebase(arg, start)
+                } else {
+                    constants.push(consts[k]);
+                    CONST | (constants.len() - 1) as u32
+                }
+            };
+            operands.push([slot(0), slot(1)]);
+        }
         let guards = log
             .guards
             .iter()
@@ -166,9 +194,9 @@ impl Program {
             .collect();
         Program {
             id,
-            args,
+            operands,
             steps,
-            consts,
+            constants,
             guards,
             inputs,
             output: output.operand().rebase(start),
@@ -182,7 +210,7 @@ impl Program {
 
     /// Number of nodes, the sink included.
     pub(crate) fn len(&self) -> usize {
-        self.args.len()
+        self.operands.len()
     }
 
     /// Number of guards.
@@ -203,19 +231,17 @@ impl Program {
         values[1..=self.inputs].copy_from_slice(x);
         let zero = U::zero();
         let one = U::one();
-        for i in self.inputs + 1..self.args.len() {
-            let [a, b] = self.args[i];
-            let c = self.consts[i];
-            let va = if a == 0 {
-                U::cst(c[0])
+        let operand = |values: &[U], k: u32| {
+            if k & CONST != 0 {
+                U::cst(self.constants[(k & !CONST) as usize])
             } else {
-                values[a as usize]
-            };
-            let vb = if b == 0 {
-                U::cst(c[1])
-            } else {
-                values[b as usize]
-            };
+                values[k as usize]
+            }
+        };
+        for i in self.inputs + 1..self.operands.len() {
+            let [a, b] = self.operands[i];
+            let va = operand(values, a);
+            let vb = operand(values, b);
             let (v, pa, pb) = match self.steps[i] {
                 Step::Unary(op) => {
                     let (v, d) = op.apply(va);
@@ -298,10 +324,13 @@ impl<U: Scalar> Workspace<U> {
         if self.program != program.id {
             self.program = program.id;
             self.nodes.clear();
-            self.nodes.extend(program.args.iter().map(|&args| Node {
-                args,
-                partials: [U::zero(), U::zero()],
-            }));
+            // Constant operands point at the sink in the sweep.
+            let sink = |k: u32| if k & CONST != 0 { 0 } else { k };
+            self.nodes
+                .extend(program.operands.iter().map(|&[a, b]| Node {
+                    args: [sink(a), sink(b)],
+                    partials: [U::zero(), U::zero()],
+                }));
             self.values.clear();
             self.values.resize(len, U::zero());
             self.adjoints.clear();
