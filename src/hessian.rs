@@ -50,12 +50,7 @@ where
     F: FnOnce(&[Var<Dual<f64>>]) -> Var<Dual<f64>>,
 {
     check_direction(x, v, "hvp");
-    let tag = fresh_tag();
-    let seeded: Vec<Dual<f64>> = x
-        .iter()
-        .zip(v)
-        .map(|(&a, &b)| Dual::tagged(a, b, tag))
-        .collect();
+    let seeded: Vec<Dual<f64>> = Dual::seed_direction(x, v);
     let (y, g) = reverse::value_and_gradient(f, &seeded);
     let (grad, hv) = g.iter().map(|d| (d.value, d.tangent)).unzip();
     (y.value, grad, hv)

@@ -74,12 +74,7 @@ where
         x.len(),
         v.len()
     );
-    let tag = fresh_tag();
-    let inputs: Vec<Dual<S>> = x
-        .iter()
-        .zip(v)
-        .map(|(&a, &b)| Dual::tagged(a, b, tag))
-        .collect();
+    let inputs: Vec<Dual<S>> = Dual::seed_direction(x, v);
     let out = f(&inputs);
     out.as_ref().iter().map(|y| (y.value, y.tangent)).unzip()
 }

@@ -42,6 +42,15 @@ impl<T: Scalar> Dual<T> {
         }
     }
 
+    /// `x + v·ε` component-wise, as the inputs of one fresh differentiation along `v`.
+    pub(crate) fn seed_direction(x: &[T], v: &[T]) -> Vec<Self> {
+        let tag = crate::forward::tag::fresh_tag();
+        x.iter()
+            .zip(v)
+            .map(|(&a, &b)| Dual::tagged(a, b, tag))
+            .collect()
+    }
+
     /// A dual belonging to the differentiation tagged `tag`.
     #[inline(always)]
     pub(crate) fn tagged(value: T, tangent: T, tag: u32) -> Self {

@@ -74,12 +74,7 @@ pub(crate) fn derivatives_by_forward<S: Scalar, G: InnerFn + ?Sized>(
     match direction {
         None => gradient_by_forward(g, x, params),
         Some(v) => {
-            let tag = fresh_tag();
-            let xs: Vec<Dual<S>> = x
-                .iter()
-                .zip(v)
-                .map(|(&a, &b)| Dual::tagged(a, b, tag))
-                .collect();
+            let xs: Vec<Dual<S>> = Dual::seed_direction(x, v);
             let ps: Vec<Dual<S>> = params.iter().map(|&p| Dual::constant(p)).collect();
             vec![g.eval(&xs, &ps).tangent]
         }
