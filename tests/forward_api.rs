@@ -9,24 +9,15 @@ use mixad::forward::{self, Dual, DualVec, LANES};
 use nalgebra::{DMatrix, DVector, RealField};
 use num_traits::Float;
 
+mod common;
+use common::{assert_close, k, rosenbrock};
+
 /// The lane type of `forward::gradient` and `forward::jacobian`.
 type Lanes = DualVec<f64, LANES>;
 
 // ---------------------------------------------------------------------------------------
 // User code, written once
 // ---------------------------------------------------------------------------------------
-
-fn k<T: Float>(v: f64) -> T {
-    T::from(v).expect("every Float converts from f64")
-}
-
-/// Extended Rosenbrock: `Σ 100 (x_{i+1} − x_i²)² + (1 − x_i)²`.
-fn rosenbrock<T: Float>(x: &[T]) -> T {
-    let (one, hundred) = (T::one(), k::<T>(100.0));
-    x.windows(2)
-        .map(|w| hundred * (w[1] - w[0] * w[0]).powi(2) + (one - w[0]).powi(2))
-        .fold(T::zero(), |a, b| a + b)
-}
 
 /// A smooth function of any number of inputs using exp, ln, sin, sqrt, tanh and powf.
 fn smooth<T: Float>(x: &[T]) -> T {
@@ -141,19 +132,6 @@ fn point(n: usize) -> Vec<f64> {
 
 fn direction(n: usize) -> Vec<f64> {
     (0..n).map(|i| (0.7 * i as f64 - 0.2).cos()).collect()
-}
-
-/// Every entry within `tol` relative to `1 + |want|`.
-#[track_caller]
-fn assert_close(got: &[f64], want: &[f64], tol: f64, what: &str) {
-    assert_eq!(got.len(), want.len(), "{what}: lengths differ");
-    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
-        assert!(
-            (g - w).abs() <= tol * (1.0 + w.abs()),
-            "{what}[{i}]: got {g}, want {w} (diff {:e})",
-            (g - w).abs()
-        );
-    }
 }
 
 /// Finite differences at `h = 1e-6` are good to about 1e-8 relative on these functions.

@@ -16,21 +16,12 @@ use mixad::forward::{self, Dual};
 use mixad::reverse::{self, BranchChanged, Var};
 use num_traits::Float;
 
+mod common;
+use common::{assert_close, k, rosenbrock};
+
 // ---------------------------------------------------------------------------------------
 // User code, written once
 // ---------------------------------------------------------------------------------------
-
-fn k<T: Float>(v: f64) -> T {
-    T::from(v).expect("every Float converts from f64")
-}
-
-/// Extended Rosenbrock: `Σ 100 (x_{i+1} − x_i²)² + (1 − x_i)²`.
-fn rosenbrock<T: Float>(x: &[T]) -> T {
-    let (one, hundred) = (T::one(), k::<T>(100.0));
-    x.windows(2)
-        .map(|w| hundred * (w[1] - w[0] * w[0]).powi(2) + (one - w[0]).powi(2))
-        .fold(T::zero(), |a, b| a + b)
-}
 
 /// Data of [`logistic_loss`]: rows `a_i` and labels `y_i = ±1`.
 const FEATURES: [[f64; 3]; 4] = [
@@ -185,19 +176,6 @@ fn transpose_times(j: &Mat<f64>, ybar: &[f64]) -> Vec<f64> {
 
 /// Analytic comparisons: rounding only.
 const TOL: f64 = 1e-13;
-
-/// Every entry within `tol` relative to `1 + |want|`.
-#[track_caller]
-fn assert_close(got: &[f64], want: &[f64], tol: f64, what: &str) {
-    assert_eq!(got.len(), want.len(), "{what}: lengths differ");
-    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
-        assert!(
-            (g - w).abs() <= tol * (1.0 + w.abs()),
-            "{what}[{i}]: got {g}, want {w} (diff {:e})",
-            (g - w).abs()
-        );
-    }
-}
 
 #[track_caller]
 fn assert_mats_close(got: &Mat<f64>, want: &Mat<f64>, tol: f64, what: &str) {

@@ -16,22 +16,8 @@ use mixad::reverse::{self, Var};
 use nalgebra::{DMatrix, DVector, RealField};
 use num_traits::Float;
 
-fn k<T: Float>(v: f64) -> T {
-    T::from(v).expect("every Float converts from f64")
-}
-
-/// Every entry within `tol` relative to `1 + |want|`.
-#[track_caller]
-fn assert_close(got: &[f64], want: &[f64], tol: f64, what: &str) {
-    assert_eq!(got.len(), want.len(), "{what}: lengths differ");
-    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
-        assert!(
-            (g - w).abs() <= tol * (1.0 + w.abs()),
-            "{what}[{i}]: got {g}, want {w} (diff {:e})",
-            (g - w).abs()
-        );
-    }
-}
+mod common;
+use common::{assert_close, k};
 
 /// Rounding only.
 const TOL: f64 = 1e-14;

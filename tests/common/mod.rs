@@ -1,0 +1,33 @@
+//! Helpers shared by the integration tests: plain constants in generic code, a reference
+//! function, and a tolerance-based comparison.
+
+// Each test crate compiles this module on its own and uses only part of it.
+#![allow(dead_code)]
+
+use num_traits::Float;
+
+/// The constant `v` in any `Float` type.
+pub fn k<T: Float>(v: f64) -> T {
+    T::from(v).expect("every Float converts from f64")
+}
+
+/// Extended Rosenbrock: `Σ 100 (x_{i+1} − x_i²)² + (1 − x_i)²`.
+pub fn rosenbrock<T: Float>(x: &[T]) -> T {
+    let (one, hundred) = (T::one(), k::<T>(100.0));
+    x.windows(2)
+        .map(|w| hundred * (w[1] - w[0] * w[0]).powi(2) + (one - w[0]).powi(2))
+        .fold(T::zero(), |a, b| a + b)
+}
+
+/// Every entry within `tol` relative to `1 + |want|`.
+#[track_caller]
+pub fn assert_close(got: &[f64], want: &[f64], tol: f64, what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: lengths differ");
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        assert!(
+            (g - w).abs() <= tol * (1.0 + w.abs()),
+            "{what}[{i}]: got {g}, want {w} (diff {:e})",
+            (g - w).abs()
+        );
+    }
+}
