@@ -90,7 +90,9 @@ where
 pub struct HessianOptions {
     /// Hessian columns per sweep, `1..=16`; `None` chooses from `n`.
     pub chunk: Option<usize>,
-    /// Threads for the sweeps: `Some(1)` is serial; `None` uses rayon's global pool.
+    /// Threads for the sweeps: `Some(1)` is serial, `Some(t)` a pool of `t` threads; `None`
+    /// uses rayon's global pool when the work is large enough to pay for it (at least
+    /// [`PARALLEL_WORK`] node-sweeps), else runs serially.
     pub threads: Option<usize>,
 }
 
@@ -176,6 +178,11 @@ where
     }
 }
 
+/// Below this many node-sweeps (recording length × sweeps) a Hessian with default threads
+/// runs serially: measured on 2 cores, handing the sweeps to rayon then costs more than it
+/// saves (n = 30 was 1.7–2.5× slower in parallel; n = 100 faster).
+pub const PARALLEL_WORK: usize = 4_000;
+
 /// Largest chunk: lanes of the widest tangent type the sweeps use.
 const MAX_LANES: usize = 16;
 
@@ -252,8 +259,14 @@ where
             n * n
         );
         let value = self.primal_sweep(x, grad);
-        let (program, workers, chunk, serial) =
-            (&self.program, &self.workers, self.chunk, self.serial);
+        let sweeps = n.div_ceil(self.chunk);
+        let small = self.pool.is_none() && self.program.len() * sweeps < PARALLEL_WORK;
+        let (program, workers, chunk, serial) = (
+            &self.program,
+            &self.workers,
+            self.chunk,
+            self.serial || small,
+        );
         match &self.pool {
             Some(pool) => pool.install(|| sweep_all(program, workers, x, chunk, serial, hessian)),
             None => sweep_all(program, workers, x, chunk, serial, hessian),
