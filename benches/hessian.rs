@@ -45,6 +45,9 @@ use nalgebra::DVector;
 use num_dual::{Dual2DVec64, DualNum};
 use num_traits::Float;
 
+mod common;
+use common::{fmt_us, Lcg};
+
 // ---------------------------------------------------------------------------------------
 // The functions, written once.
 
@@ -232,19 +235,6 @@ impl Objective for Mlp {
             loss += r.clone() * r;
         }
         loss * (1.0 / MLP_ROWS as f64)
-    }
-}
-
-/// Knuth's MMIX LCG; the top 53 bits give a uniform in [−1, 1).
-struct Lcg(u64);
-
-impl Lcg {
-    fn uniform(&mut self) -> f64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 11) as f64 / (1u64 << 52) as f64 - 1.0
     }
 }
 
@@ -933,54 +923,15 @@ fn ratio_tables(filter: Option<String>) {
     }
 }
 
-fn fmt_us(us: f64) -> String {
-    if us < 1.0 {
-        format!("{us:.3}")
-    } else if us < 100.0 {
-        format!("{us:.2}")
-    } else {
-        format!("{us:.0}")
-    }
-}
-
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    // The first positional argument is criterion's filter; flags taking a value are
-    // skipped with their value.
-    let mut filter = None;
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        if a.starts_with("--") {
-            let takes_value = !matches!(
-                a.as_str(),
-                "--bench"
-                    | "--test"
-                    | "--list"
-                    | "--exact"
-                    | "--verbose"
-                    | "--quiet"
-                    | "--noplot"
-                    | "--ignored"
-                    | "--discard-baseline"
-                    | "--quick"
-            ) && !a.contains('=');
-            if takes_value {
-                it.next();
-            }
-        } else if !a.starts_with('-') {
-            filter = Some(a.clone());
-            break;
-        }
-    }
-    let test_mode = args.iter().any(|a| a == "--test" || a == "--list");
-    let ratios = std::env::var("MIXAD_RATIOS").unwrap_or_default();
-
-    if ratios != "only" {
+    let args = common::bench_args();
+    let filter = args.filter;
+    if args.criterion {
         let mut c = Criterion::default().configure_from_args();
         criterion_groups(&mut c, filter.as_deref());
         c.final_summary();
     }
-    if !test_mode && ratios != "0" {
+    if args.ratios {
         ratio_tables(filter);
     }
 }
