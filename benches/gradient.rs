@@ -27,49 +27,20 @@ use std::time::{Duration, Instant};
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion};
 use nalgebra::DVector;
-use num_dual::{DualDVec64, DualNum};
-use num_traits::Float;
+use num_dual::DualDVec64;
 
 mod common;
-use common::{fmt_us, Lcg};
+use common::{fmt_us, Lcg, Logistic, Objective, Rosenbrock};
 
 // ---------------------------------------------------------------------------------------
 // The functions, written once.
 
-/// What a benchmarked objective provides: the generic body (used at `f64`, by mixad and by
-/// echidna) and a copy for num-dual, whose dual types do not implement `num_traits::Float`.
-trait Objective {
-    fn eval<T: Float>(&self, x: &[T]) -> T;
-    fn eval_num_dual<T: DualNum<Primitive = f64>>(&self, x: &[T]) -> T;
+/// A benchmark function whose gradient is also written by hand, to check every tool.
+trait ExactGradient: Objective {
     fn exact_gradient(&self, x: &[f64]) -> Vec<f64>;
 }
 
-/// Extended Rosenbrock `Σ 100(x[i+1]−x[i]²)² + (1−x[i])²`.
-struct Rosenbrock;
-
-impl Objective for Rosenbrock {
-    fn eval<T: Float>(&self, x: &[T]) -> T {
-        let one = T::one();
-        let hundred = T::from(100.0).unwrap();
-        let mut sum = T::zero();
-        for i in 0..x.len() - 1 {
-            let a = x[i + 1] - x[i] * x[i];
-            let b = one - x[i];
-            sum = sum + hundred * a * a + b * b;
-        }
-        sum
-    }
-
-    fn eval_num_dual<T: DualNum<Primitive = f64>>(&self, x: &[T]) -> T {
-        let mut sum = T::from(0.0);
-        for i in 0..x.len() - 1 {
-            let a = x[i + 1].clone() - x[i].clone() * &x[i];
-            let b = T::from(1.0) - &x[i];
-            sum += a.clone() * &a * 100.0 + b.clone() * &b;
-        }
-        sum
-    }
-
+impl ExactGradient for Rosenbrock {
     fn exact_gradient(&self, x: &[f64]) -> Vec<f64> {
         let mut g = vec![0.0; x.len()];
         for i in 0..x.len() - 1 {
@@ -81,51 +52,7 @@ impl Objective for Rosenbrock {
     }
 }
 
-/// Logistic-regression loss `Σ ln(1 + exp(−yᵢ·aᵢᵀx))`, rows of `a` stored contiguously.
-struct Logistic {
-    a: Vec<f64>,
-    y: Vec<f64>,
-    n: usize,
-}
-
-impl Logistic {
-    /// `rows × n` features uniform in [−1, 1) and labels ±1, from a tiny LCG.
-    fn new(rows: usize, n: usize, seed: u64) -> Self {
-        let mut rng = Lcg(seed);
-        let a = (0..rows * n).map(|_| rng.uniform()).collect();
-        let y = (0..rows)
-            .map(|_| if rng.uniform() >= 0.0 { 1.0 } else { -1.0 })
-            .collect();
-        Logistic { a, y, n }
-    }
-}
-
-impl Objective for Logistic {
-    fn eval<T: Float>(&self, x: &[T]) -> T {
-        let one = T::one();
-        let mut loss = T::zero();
-        for (row, &y) in self.a.chunks_exact(self.n).zip(&self.y) {
-            let mut z = T::zero();
-            for j in 0..self.n {
-                z = z + x[j] * T::from(row[j]).unwrap();
-            }
-            loss = loss + (one + (z * T::from(-y).unwrap()).exp()).ln();
-        }
-        loss
-    }
-
-    fn eval_num_dual<T: DualNum<Primitive = f64>>(&self, x: &[T]) -> T {
-        let mut loss = T::from(0.0);
-        for (row, &y) in self.a.chunks_exact(self.n).zip(&self.y) {
-            let mut z = T::from(0.0);
-            for j in 0..self.n {
-                z += x[j].clone() * row[j];
-            }
-            loss += ((z * -y).exp() + 1.0).ln();
-        }
-        loss
-    }
-
+impl ExactGradient for Logistic {
     fn exact_gradient(&self, x: &[f64]) -> Vec<f64> {
         let mut g = vec![0.0; self.n];
         for (row, &y) in self.a.chunks_exact(self.n).zip(&self.y) {
@@ -199,7 +126,7 @@ fn for_each_case(mut visit: impl FnMut(&str, Case<'_>)) {
 }
 
 /// Checks every tool's gradient against the exact one, then times each variant.
-fn run_variants<S: Sink, O: Objective>(sink: &mut S, obj: &O, x: &[f64]) {
+fn run_variants<S: Sink, O: ExactGradient>(sink: &mut S, obj: &O, x: &[f64]) {
     let n = x.len();
     let forward = n <= FORWARD_MAX_N;
     check_gradients(obj, x, forward);
@@ -250,7 +177,7 @@ fn run_variants<S: Sink, O: Objective>(sink: &mut S, obj: &O, x: &[f64]) {
     }
 }
 
-fn check_gradients<O: Objective>(obj: &O, x: &[f64], forward: bool) {
+fn check_gradients<O: ExactGradient>(obj: &O, x: &[f64], forward: bool) {
     let exact = obj.exact_gradient(x);
     let close = |tool: &str, g: &[f64]| {
         assert_eq!(g.len(), exact.len(), "{tool}: gradient length");
