@@ -1150,3 +1150,28 @@ fn reverse_over_reverse_gives_the_hessian() {
     let jf = forward::jacobian(|x| reverse::gradient(rosenbrock, x), &rosen_x);
     assert_mats_close(&jr, &jf, TOL, "rosenbrock Hessian: rr vs fr");
 }
+
+/// Exercises the thread-local tape slots (`src/reverse/slot.rs`, the crate's `unsafe`): each
+/// new thread allocates its tapes on first use (here at three value types, nested), and
+/// frees them at exit; a hundred short-lived threads in a row all get correct gradients.
+#[test]
+fn tapes_are_allocated_per_thread_and_freed_at_thread_exit() {
+    use mixad::forward::Dual;
+    for t in 0..100 {
+        let x0 = 1.0 + t as f64 * 0.01;
+        let (g, hv) = std::thread::spawn(move || {
+            let g = reverse::gradient(|x| x[0] * x[0] * x[0], &[x0]);
+            let hv = reverse::gradient(|x| x[0] * x[0] * x[0], &[Dual::new(x0, 1.0)]);
+            let rr = reverse::gradient(
+                |x: &[Var<f64>]| reverse::gradient(|y| y[0] * y[0] * y[0], x)[0],
+                &[x0],
+            );
+            assert!((rr[0] - 6.0 * x0).abs() < 1e-12, "{rr:?}");
+            (g, hv)
+        })
+        .join()
+        .expect("thread finished");
+        assert!((g[0] - 3.0 * x0 * x0).abs() < 1e-12, "{g:?}");
+        assert!((hv[0].tangent - 6.0 * x0).abs() < 1e-12, "{hv:?}");
+    }
+}
