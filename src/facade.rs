@@ -1,6 +1,6 @@
 //! The trait façade: every standard numeric trait, derived once from [`Chain`].
 //!
-//! [`impl_scalar_traits!`] implements, for one AD number type, the operators (with plain
+//! [`crate::impl_scalar_traits!`] implements, for one AD number type, the operators (with plain
 //! `f64` on either side), `num_traits` (`Float`, `FloatConst`, `NumCast`, `FromPrimitive`,
 //! `ToPrimitive`, `Signed`, …), `approx`, and nalgebra/simba's `RealField` and
 //! `ComplexField`, all in terms of the type's [`Chain`] implementation and the rules in

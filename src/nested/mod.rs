@@ -1,6 +1,6 @@
 //! Modes inside modes.
 //!
-//! Every API of [`crate::forward`], [`crate::reverse`] and [`crate::hessian`] is generic
+//! Every API of [`crate::forward`], [`crate::reverse`] and [`crate::hessian`](mod@crate::hessian) is generic
 //! over the scalar, so nestings compose directly: `reverse::gradient` at `S = Var<f64>`
 //! inside another `reverse::gradient` is reverse over reverse, `forward::derivative` at
 //! `S = Var<f64>` inside `reverse::gradient` is reverse over forward, and so on. Each level

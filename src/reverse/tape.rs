@@ -348,10 +348,8 @@ pub(crate) unsafe fn tape_mut<'a, T: TapeScalar>() -> &'a mut Tape<T> {
 
 /// Gives a concrete scalar type its own thread-local tape (implements [`TapeScalar`]).
 ///
-/// ```
-/// // mixad already does this for the common types; a crate adding its own scalar type
-/// // would write `mixad::impl_tape_scalar!(MyScalar);`.
-/// ```
+/// mixad does this for the types it lists; a crate with its own scalar type `MyScalar`
+/// (implementing [`Scalar`]) writes `mixad::impl_tape_scalar!(MyScalar);`.
 #[macro_export]
 macro_rules! impl_tape_scalar {
     ($($t:ty),* $(,)?) => {$(
