@@ -759,3 +759,46 @@ fn third_order_through_tapes_at_every_level() {
         }
     }
 }
+
+/// Third order, the last case: the HVP (forward over reverse) of a function that
+/// itself calls forward mode, both by plain nesting and through the translated path.
+/// F(x) = x₀ · d/dt [t³ x₁] at t = x₀ = 3 x₀³ x₁, so ∇²F = [[18 x₀x₁, 9x₀²], [9x₀², 0]].
+#[test]
+fn hvp_of_a_function_that_calls_forward_mode() {
+    use mixad::forward::{self, Dual};
+    use mixad::nested::{self, InnerFn};
+    use mixad::reverse::Var;
+
+    struct Cube;
+    impl InnerFn for Cube {
+        fn eval<T: num_traits::Float>(&self, t: &[T], p: &[T]) -> T {
+            t[0] * t[0] * t[0] * p[0]
+        }
+    }
+
+    let (x, v) = ([1.5, -2.0], [0.5, 1.25]);
+    let h = [
+        [18.0 * x[0] * x[1], 9.0 * x[0] * x[0]],
+        [9.0 * x[0] * x[0], 0.0],
+    ];
+    let expected: Vec<f64> = (0..2).map(|i| h[i][0] * v[0] + h[i][1] * v[1]).collect();
+
+    let plain = mixad::hvp(
+        |z: &[Var<Dual<f64>>]| {
+            let x1 = Dual::constant(z[1]);
+            z[0] * forward::derivative(|t| t * t * t * x1, z[0])
+        },
+        &x,
+        &v,
+    );
+    let translated = mixad::hvp(
+        |z: &[Var<Dual<f64>>]| z[0] * nested::derivative(&Cube, z[0], &[z[1]]),
+        &x,
+        &v,
+    );
+    for (got, name) in [(plain, "plain"), (translated, "translated")] {
+        for (g, e) in got.iter().zip(&expected) {
+            assert!((g - e).abs() < 1e-12, "{name}: {got:?} vs {expected:?}");
+        }
+    }
+}
