@@ -21,7 +21,7 @@ use rayon::prelude::*;
 use crate::forward::tag::fresh_tag;
 use crate::forward::{Dual, DualVec};
 use crate::reverse::program::{Program, Workspace};
-use crate::reverse::{self, record_program, Var};
+use crate::reverse::{self, Replayer, Var};
 
 /// Hessian-vector product `∇²f(x)·v` in one forward-over-reverse sweep.
 ///
@@ -111,8 +111,7 @@ pub struct HessianOptions {
 /// }
 /// ```
 pub struct PreparedHessian<F> {
-    f: F,
-    program: Program,
+    replay: Replayer<F>,
     n: usize,
     chunk: usize,
     workers: Workers,
@@ -121,14 +120,13 @@ pub struct PreparedHessian<F> {
     primal: Workspace<f64>,
     tangent: Workspace<Dual<f64>>,
     tangent_io: (Vec<Dual<f64>>, Vec<Dual<f64>>),
-    rerecords: usize,
 }
 
 /// Records `f` at `x` and prepares Hessian sweeps with `options`.
 ///
 /// # Panics
 /// If `x` is empty, or `options.chunk` is outside `1..=16`, or `options.threads` is 0.
-pub fn prepare<F>(mut f: F, x: &[f64], options: HessianOptions) -> PreparedHessian<F>
+pub fn prepare<F>(f: F, x: &[f64], options: HessianOptions) -> PreparedHessian<F>
 where
     F: FnMut(&[Var<f64>]) -> Var<f64>,
 {
@@ -162,10 +160,8 @@ where
         pool.as_ref()
             .map_or_else(rayon::current_num_threads, |p| p.current_num_threads())
     };
-    let program = record_program(&mut f, x);
     PreparedHessian {
-        f,
-        program,
+        replay: Replayer::new(f, x),
         n,
         chunk,
         workers: Workers::new(chunk, threads),
@@ -174,7 +170,6 @@ where
         primal: Workspace::new(),
         tangent: Workspace::new(),
         tangent_io: (Vec::new(), Vec::new()),
-        rerecords: 0,
     }
 }
 
@@ -260,9 +255,9 @@ where
         );
         let value = self.primal_sweep(x, grad);
         let sweeps = n.div_ceil(self.chunk);
-        let small = self.pool.is_none() && self.program.len() * sweeps < PARALLEL_WORK;
+        let small = self.pool.is_none() && self.replay.program.len() * sweeps < PARALLEL_WORK;
         let (program, workers, chunk, serial) = (
-            &self.program,
+            &self.replay.program,
             &self.workers,
             self.chunk,
             self.serial || small,
@@ -330,18 +325,13 @@ where
         out.resize(n, Dual::new(0.0, 0.0));
         // One sweep gives value, gradient and H·v, and checks the guards on the way: no
         // separate f64 sweep.
-        if !self.program.forward(inputs, &mut self.tangent) {
-            self.program = record_program(&mut self.f, x);
-            self.rerecords += 1;
-            let holds = self.program.forward(inputs, &mut self.tangent);
-            debug_assert!(holds, "a fresh recording satisfies its own guards");
-        }
-        self.program.backward(&mut self.tangent, out);
+        self.replay.forward(x, inputs, &mut self.tangent);
+        self.replay.program.backward(&mut self.tangent, out);
         for ((g, h), d) in grad.iter_mut().zip(hv.iter_mut()).zip(out.iter()) {
             *g = d.value;
             *h = d.tangent;
         }
-        self.program.output(&self.tangent).value
+        self.replay.program.output(&self.tangent).value
     }
 
     /// Writes `∇f(x)` into `grad` and returns `f(x)`: one `f64` sweep of the recording.
@@ -367,7 +357,7 @@ where
 
     /// How many times a changed branch forced a new recording.
     pub fn rerecord_count(&self) -> usize {
-        self.rerecords
+        self.replay.rerecords()
     }
 
     /// Columns per sweep.
@@ -377,14 +367,9 @@ where
 
     /// Replays at `f64`, re-recording first if a branch guard fails; writes the gradient.
     fn primal_sweep(&mut self, x: &[f64], grad: &mut [f64]) -> f64 {
-        if !self.program.forward(x, &mut self.primal) {
-            self.program = record_program(&mut self.f, x);
-            self.rerecords += 1;
-            let holds = self.program.forward(x, &mut self.primal);
-            debug_assert!(holds, "a fresh recording satisfies its own guards");
-        }
-        self.program.backward(&mut self.primal, grad);
-        self.program.output(&self.primal)
+        self.replay.forward(x, x, &mut self.primal);
+        self.replay.program.backward(&mut self.primal, grad);
+        self.replay.program.output(&self.primal)
     }
 }
 

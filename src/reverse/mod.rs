@@ -29,7 +29,7 @@ pub use gradient::{
     gradient, jacobian, try_gradient, try_value_and_gradient, value_and_gradient, vjp,
 };
 pub use pullback::{pullback, Pullback};
-pub(crate) use recorded::record_program;
+pub(crate) use recorded::Replayer;
 pub use recorded::{record, BranchChanged, Recorded};
 #[doc(hidden)]
 pub use slot::{slot_tape, TapeOwner, TapeSlot};

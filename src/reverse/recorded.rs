@@ -6,6 +6,7 @@ use std::fmt;
 use crate::reverse::program::{Program, Workspace};
 use crate::reverse::recording::Session;
 use crate::reverse::Var;
+use crate::Scalar;
 
 /// A function recorded once and replayed at new points. Made by [`record`].
 ///
@@ -35,10 +36,47 @@ use crate::reverse::Var;
 /// assert!(rec.try_value_and_gradient(&[1.0, 5.0]).is_err()); // opted out of re-recording
 /// ```
 pub struct Recorded<F> {
-    f: F,
-    program: Program,
+    replay: Replayer<F>,
     workspace: Workspace<f64>,
+}
+
+/// A recording together with the function it came from: replays at new points, and
+/// re-records where a branch guard fails. Shared by [`Recorded`] and the prepared Hessian.
+pub(crate) struct Replayer<F> {
+    f: F,
+    pub(crate) program: Program,
     rerecords: usize,
+}
+
+impl<F> Replayer<F>
+where
+    F: FnMut(&[Var<f64>]) -> Var<f64>,
+{
+    /// Records `f` at `x`.
+    pub(crate) fn new(mut f: F, x: &[f64]) -> Self {
+        let program = record_program(&mut f, x);
+        Replayer {
+            f,
+            program,
+            rerecords: 0,
+        }
+    }
+
+    /// Evaluates values and partials at `inputs` (whose primal values are `x`) into `ws`,
+    /// re-recording at `x` first if a branch guard fails there.
+    pub(crate) fn forward<U: Scalar>(&mut self, x: &[f64], inputs: &[U], ws: &mut Workspace<U>) {
+        if !self.program.forward(inputs, ws) {
+            self.program = record_program(&mut self.f, x);
+            self.rerecords += 1;
+            let holds = self.program.forward(inputs, ws);
+            debug_assert!(holds, "a fresh recording satisfies its own guards");
+        }
+    }
+
+    /// How many times a changed branch forced a new recording.
+    pub(crate) fn rerecords(&self) -> usize {
+        self.rerecords
+    }
 }
 
 /// A guard of a [`Recorded`] function would go the other way at the requested point.
@@ -62,16 +100,13 @@ impl fmt::Display for BranchChanged {
 impl std::error::Error for BranchChanged {}
 
 /// Records `f: Rⁿ → R` at `x` for replay at other points. See [`Recorded`].
-pub fn record<F>(mut f: F, x: &[f64]) -> Recorded<F>
+pub fn record<F>(f: F, x: &[f64]) -> Recorded<F>
 where
     F: FnMut(&[Var<f64>]) -> Var<f64>,
 {
-    let program = record_program(&mut f, x);
     Recorded {
-        f,
-        program,
+        replay: Replayer::new(f, x),
         workspace: Workspace::new(),
-        rerecords: 0,
     }
 }
 
@@ -115,14 +150,9 @@ where
     /// If `x` or `grad` has a different length than the point first recorded.
     pub fn value_and_gradient_into(&mut self, x: &[f64], grad: &mut [f64]) -> f64 {
         self.check_lengths(x, grad);
-        if !self.program.forward(x, &mut self.workspace) {
-            self.program = record_program(&mut self.f, x);
-            self.rerecords += 1;
-            let replayed = self.program.forward(x, &mut self.workspace);
-            debug_assert!(replayed, "a fresh recording satisfies its own guards");
-        }
-        self.program.backward(&mut self.workspace, grad);
-        self.program.output(&self.workspace)
+        self.replay.forward(x, x, &mut self.workspace);
+        self.replay.program.backward(&mut self.workspace, grad);
+        self.replay.program.output(&self.workspace)
     }
 
     /// Like [`Recorded::value_and_gradient`], but never re-records: returns
@@ -130,23 +160,23 @@ where
     pub fn try_value_and_gradient(&mut self, x: &[f64]) -> Result<(f64, Vec<f64>), BranchChanged> {
         let mut grad = vec![0.0; x.len()];
         self.check_lengths(x, &grad);
-        if !self.program.forward(x, &mut self.workspace) {
+        if !self.replay.program.forward(x, &mut self.workspace) {
             return Err(BranchChanged {
-                guards: self.program.guard_count(),
+                guards: self.replay.program.guard_count(),
             });
         }
-        self.program.backward(&mut self.workspace, &mut grad);
-        Ok((self.program.output(&self.workspace), grad))
+        self.replay.program.backward(&mut self.workspace, &mut grad);
+        Ok((self.replay.program.output(&self.workspace), grad))
     }
 
     /// How many times a changed branch forced a new recording.
     pub fn rerecord_count(&self) -> usize {
-        self.rerecords
+        self.replay.rerecords()
     }
 
     /// Number of operations in the current recording (inputs included).
     pub fn len(&self) -> usize {
-        self.program.len() - 1
+        self.replay.program.len() - 1
     }
 
     /// True if the recording holds no operation (a function of no inputs returning a
@@ -157,11 +187,11 @@ where
 
     /// Number of branch guards in the current recording.
     pub fn guard_count(&self) -> usize {
-        self.program.guard_count()
+        self.replay.program.guard_count()
     }
 
     fn check_lengths(&self, x: &[f64], grad: &[f64]) {
-        let n = self.program.inputs();
+        let n = self.replay.program.inputs();
         assert_eq!(
             x.len(),
             n,
