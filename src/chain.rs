@@ -9,7 +9,7 @@
 
 use std::cmp::Ordering;
 
-use crate::rules::{Binary, Unary};
+use crate::rules::{Binary, CustomRule, Unary};
 use crate::Scalar;
 
 /// A control-flow decision taken from a number's value.
@@ -78,6 +78,28 @@ pub trait Chain: Copy + Send + Sync + 'static {
     /// `self · c` for a constant `c`.
     fn scale(self, c: Self::Primal) -> Self;
 
+    /// A number with value `value` whose local partials are `∂value/∂operands[j] =
+    /// partials[j]` (the chain rule for a custom rule). Constant operands' partials are
+    /// never used, even if infinite or NaN.
+    fn combine_partials(value: Self::Primal, operands: &[Self], partials: &[Self::Primal]) -> Self;
+
+    /// Applies level `k` of a custom rule (`DᵏF`, `m·nᵏ` entries into `out`) at this type:
+    /// values from level `k` at the primal type, partials from level `k + 1`.
+    #[doc(hidden)]
+    fn custom_level(rule: &CustomRule, k: usize, x: &[Self], out: &mut [Self])
+    where
+        Self: Scalar,
+    {
+        let parts = CustomParts::new(rule, k, x);
+        let n = x.len();
+        for (e, o) in out.iter_mut().enumerate() {
+            *o = match &parts.partials {
+                None => Self::constant(parts.values[e]),
+                Some(d) => Self::combine_partials(parts.values[e], x, &d[e * n..(e + 1) * n]),
+            };
+        }
+    }
+
     /// `∇ₓ g(x; params)`, or `∇ₓ g·v` given a direction, of a generic inner function at
     /// this type (see [`crate::nested`]). Forward engines evaluate it directly; reverse
     /// mode replaces the inner forward computation by tape nodes.
@@ -99,5 +121,31 @@ pub trait Chain: Copy + Send + Sync + 'static {
     #[inline(always)]
     fn observe(&self, decision: Decision<'_, Self>) {
         let _ = decision;
+    }
+}
+
+/// A custom rule's level-`k` values and level-`k + 1` partials at an engine's primal type.
+pub(crate) struct CustomParts<P> {
+    /// `DᵏF` at the primals (`m·nᵏ` entries).
+    pub(crate) values: Vec<P>,
+    /// `Dᵏ⁺¹F` at the primals, or `None` when every operand is constant (no derivative is
+    /// needed, so none is asked of the rule).
+    pub(crate) partials: Option<Vec<P>>,
+}
+
+impl<P: Scalar> CustomParts<P> {
+    /// Evaluates the rule one level down from `x`.
+    pub(crate) fn new<S: Chain<Primal = P>>(rule: &CustomRule, k: usize, x: &[S]) -> Self {
+        let primals: Vec<P> = x.iter().map(Chain::primal).collect();
+        let mut values = vec![P::zero(); rule.level_len(k)];
+        P::custom_level(rule, k, &primals, &mut values);
+        let partials = if x.iter().all(Chain::is_constant) {
+            None
+        } else {
+            let mut d = vec![P::zero(); rule.level_len(k + 1)];
+            P::custom_level(rule, k + 1, &primals, &mut d);
+            Some(d)
+        };
+        CustomParts { values, partials }
     }
 }

@@ -573,6 +573,14 @@ macro_rules! impl_scalar_traits {
             ) -> Vec<Self> {
                 <$t as $crate::chain::Chain>::inner_derivatives(g, x, params, direction)
             }
+            fn custom_level(
+                rule: &$crate::rules::CustomRule,
+                k: usize,
+                x: &[Self],
+                out: &mut [Self],
+            ) {
+                <$t as $crate::chain::Chain>::custom_level(rule, k, x, out)
+            }
         }
     };
 }

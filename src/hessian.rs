@@ -161,7 +161,7 @@ where
             .map_or_else(rayon::current_num_threads, |p| p.current_num_threads())
     };
     PreparedHessian {
-        replay: Replayer::new(f, x),
+        replay: Replayer::new(f, x, 2, "mixad::hessian"),
         n,
         chunk,
         workers: Workers::new(chunk, threads),

@@ -67,9 +67,16 @@ pub trait Scalar:
     ) -> Vec<Self> {
         crate::nested::derivatives_by_forward(g, x, params, direction)
     }
+
+    /// Level `k` (`DᵏF`) of a custom rule at this type; see [`crate::rules::CustomRule`].
+    #[doc(hidden)]
+    fn custom_level(rule: &crate::rules::CustomRule, k: usize, x: &[Self], out: &mut [Self]);
 }
 
 impl Scalar for f64 {
+    fn custom_level(rule: &crate::rules::CustomRule, k: usize, x: &[Self], out: &mut [Self]) {
+        rule.level_f64(x, k, out)
+    }
     #[inline(always)]
     fn cst(c: f64) -> Self {
         c
@@ -89,6 +96,14 @@ impl Scalar for f64 {
 }
 
 impl Scalar for f32 {
+    fn custom_level(rule: &crate::rules::CustomRule, k: usize, x: &[Self], out: &mut [Self]) {
+        let wide: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+        let mut result = vec![0.0; out.len()];
+        rule.level_f64(&wide, k, &mut result);
+        for (o, r) in out.iter_mut().zip(result) {
+            *o = r as f32;
+        }
+    }
     #[inline(always)]
     fn cst(c: f64) -> Self {
         c as f32

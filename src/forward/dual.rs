@@ -148,6 +148,16 @@ impl<T: Scalar> Chain for Dual<T> {
     fn scale(self, c: T) -> Self {
         Dual::tagged(self.value * c, self.tangent * c, self.tag)
     }
+
+    fn combine_partials(value: T, operands: &[Self], partials: &[T]) -> Self {
+        let mut tag = 0;
+        let mut tangent = T::zero();
+        for (x, &d) in operands.iter().zip(partials) {
+            tag = merge(tag, x.tag);
+            tangent += chain_term(d, x.tangent);
+        }
+        Dual::tagged(value, tangent, tag)
+    }
 }
 
 crate::impl_scalar_traits!([T: Scalar] Dual<T>);

@@ -162,6 +162,18 @@ impl<T: Scalar, const N: usize> Chain for DualVec<T, N> {
     fn scale(self, c: T) -> Self {
         self.map(self.value * c, |t| t * c)
     }
+
+    fn combine_partials(value: T, operands: &[Self], partials: &[T]) -> Self {
+        let mut tag = 0;
+        let mut tangents = [T::zero(); N];
+        for (x, &d) in operands.iter().zip(partials) {
+            tag = merge(tag, x.tag);
+            for (t, &xt) in tangents.iter_mut().zip(x.tangents.iter()) {
+                *t += chain_term(d, xt);
+            }
+        }
+        DualVec::tagged(value, tangents, tag)
+    }
 }
 
 crate::impl_scalar_traits!([T: Scalar, const N: usize] DualVec<T, N>);

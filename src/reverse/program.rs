@@ -12,7 +12,7 @@ use std::cmp::Ordering;
 use crate::chain::Decision;
 use crate::reverse::tape::{rebase, reverse_sweep, Node};
 use crate::reverse::Var;
-use crate::rules::{Binary, Unary};
+use crate::rules::{Binary, CustomRule, Unary};
 use crate::Scalar;
 
 /// How a node's value is computed from its operands.
@@ -26,6 +26,20 @@ pub(crate) enum Step {
     Neg,
     /// Multiplication by the constant in operand slot 1.
     Scale,
+    /// The first node of a custom-rule call (index into the program's calls). A call of a
+    /// rule with `n` inputs and `m` outputs is `m` consecutive chains of `max(n − 1, 1)`
+    /// nodes, one per output: the chain's first node has operands `x₀, x₁` (for `n = 1`,
+    /// `x₀` and the sink), each later one the previous node and the next `xⱼ`.
+    Custom(u32),
+    /// Any other node of a custom-rule call; filled in by the call's first node.
+    CustomLink,
+}
+
+/// A custom-rule call in a recording: the rule and the derivative level it was applied at.
+#[derive(Clone, Debug)]
+pub(crate) struct CustomCall {
+    pub(crate) rule: CustomRule,
+    pub(crate) level: usize,
 }
 
 /// A guard operand: a node, or a constant.
@@ -51,6 +65,7 @@ impl Step {
             Step::Input => [false, false],
             Step::Unary(_) | Step::Neg => [true, false],
             Step::Binary(_) | Step::Add | Step::Sub | Step::Scale => [true, true],
+            Step::Custom(_) | Step::CustomLink => [true, true],
         }
     }
 }
@@ -79,6 +94,7 @@ pub(crate) struct ProgramLog<T> {
     steps: Vec<Step>,
     consts: Vec<[T; 2]>,
     guards: Vec<Guard<T>>,
+    customs: Vec<CustomCall>,
 }
 
 impl<T: Scalar> ProgramLog<T> {
@@ -88,7 +104,17 @@ impl<T: Scalar> ProgramLog<T> {
             steps: Vec::new(),
             consts: Vec::new(),
             guards: Vec::new(),
+            customs: Vec::new(),
         }
+    }
+
+    /// Logs a custom-rule call; returns the index its first node's step refers to.
+    pub(crate) fn custom(&mut self, rule: &CustomRule, level: usize) -> u32 {
+        self.customs.push(CustomCall {
+            rule: rule.clone(),
+            level,
+        });
+        (self.customs.len() - 1) as u32
     }
 
     /// Logs the step of the node just pushed; `consts` fills the operand slots that are
@@ -131,6 +157,8 @@ pub(crate) struct Program {
     /// The constant operands, only for the nodes that have one.
     constants: Vec<f64>,
     guards: Vec<Guard<f64>>,
+    /// The custom-rule calls that `Step::Custom` refers to.
+    customs: Vec<CustomCall>,
     inputs: usize,
     output: Operand<f64>,
 }
@@ -198,8 +226,62 @@ impl Program {
             steps,
             constants,
             guards,
+            customs: log.customs,
             inputs,
             output: output.operand().rebase(start),
+        }
+    }
+
+    /// Panics, naming the rule, unless every custom rule in the program provides
+    /// derivatives to `order` beyond the level it was called at (a gradient replay needs
+    /// 1, a Hessian replay 2); `context` names the API asking.
+    pub(crate) fn require_custom_order(&self, order: usize, context: &str) {
+        for call in &self.customs {
+            call.rule.require_order(call.level + order, context);
+        }
+    }
+
+    /// Replays the custom-rule call whose first node is `i`: evaluates the rule at `U` and
+    /// fills the values and partials of all its nodes.
+    fn replay_custom<U: Scalar>(
+        &self,
+        call: u32,
+        i: usize,
+        values: &mut [U],
+        nodes: &mut [Node<U>],
+    ) {
+        let CustomCall { rule, level } = &self.customs[call as usize];
+        let (n, m) = (rule.inputs(), rule.outputs());
+        let chain = n.saturating_sub(1).max(1);
+        let operand = |k: u32| {
+            if k & CONST != 0 {
+                U::cst(self.constants[(k & !CONST) as usize])
+            } else {
+                values[k as usize]
+            }
+        };
+        let mut x = Vec::with_capacity(n);
+        x.push(operand(self.operands[i][0]));
+        if n >= 2 {
+            x.push(operand(self.operands[i][1]));
+            x.extend((1..n - 1).map(|t| operand(self.operands[i + t][1])));
+        }
+        let mut v = vec![U::zero(); rule.level_len(*level)];
+        U::custom_level(rule, *level, &x, &mut v);
+        let mut d = vec![U::zero(); rule.level_len(level + 1)];
+        U::custom_level(rule, level + 1, &x, &mut d);
+        for e in 0..m {
+            let base = i + e * chain;
+            values[base..base + chain].fill(v[e]);
+            let row = &d[e * n..(e + 1) * n];
+            if n == 1 {
+                nodes[base].partials = [row[0], U::zero()];
+            } else {
+                nodes[base].partials = [row[0], row[1]];
+                for t in 1..n - 1 {
+                    nodes[base + t].partials = [U::one(), row[t + 1]];
+                }
+            }
         }
     }
 
@@ -239,6 +321,14 @@ impl Program {
             }
         };
         for i in self.inputs + 1..self.operands.len() {
+            match self.steps[i] {
+                Step::Custom(call) => {
+                    self.replay_custom(call, i, values, nodes);
+                    continue;
+                }
+                Step::CustomLink => continue,
+                _ => {}
+            }
             let [a, b] = self.operands[i];
             let va = operand(values, a);
             let vb = operand(values, b);
@@ -252,7 +342,9 @@ impl Program {
                 Step::Sub => (va - vb, one, -one),
                 Step::Neg => (-va, -one, zero),
                 Step::Scale => (va * vb, vb, zero),
-                Step::Input => unreachable!("inputs come first"),
+                Step::Input | Step::Custom(_) | Step::CustomLink => {
+                    unreachable!("inputs come first; custom calls are handled above")
+                }
             };
             values[i] = v;
             nodes[i].partials = [pa, pb];

@@ -46,19 +46,27 @@ pub(crate) struct Replayer<F> {
     f: F,
     pub(crate) program: Program,
     rerecords: usize,
+    /// The derivative order the replays need of custom rules (1: gradients, 2: Hessians),
+    /// and the API asking, for the error message when a rule lacks it.
+    order: usize,
+    context: &'static str,
 }
 
 impl<F> Replayer<F>
 where
     F: FnMut(&[Var<f64>]) -> Var<f64>,
 {
-    /// Records `f` at `x`.
-    pub(crate) fn new(mut f: F, x: &[f64]) -> Self {
+    /// Records `f` at `x`, for replays that need derivatives of order `order` (checked
+    /// against the custom rules `f` calls; `context` names the API in the message).
+    pub(crate) fn new(mut f: F, x: &[f64], order: usize, context: &'static str) -> Self {
         let program = record_program(&mut f, x);
+        program.require_custom_order(order, context);
         Replayer {
             f,
             program,
             rerecords: 0,
+            order,
+            context,
         }
     }
 
@@ -67,6 +75,7 @@ where
     pub(crate) fn forward<U: Scalar>(&mut self, x: &[f64], inputs: &[U], ws: &mut Workspace<U>) {
         if !self.program.forward(inputs, ws) {
             self.program = record_program(&mut self.f, x);
+            self.program.require_custom_order(self.order, self.context);
             self.rerecords += 1;
             let holds = self.program.forward(inputs, ws);
             debug_assert!(holds, "a fresh recording satisfies its own guards");
@@ -105,7 +114,7 @@ where
     F: FnMut(&[Var<f64>]) -> Var<f64>,
 {
     Recorded {
-        replay: Replayer::new(f, x),
+        replay: Replayer::new(f, x, 1, "reverse::record"),
         workspace: Workspace::new(),
     }
 }

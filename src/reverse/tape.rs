@@ -212,6 +212,14 @@ impl<T: Scalar> Tape<T> {
         }
     }
 
+    /// Logs a custom-rule call in the innermost recording's program (if it logs one);
+    /// returns the index the call's first `Step::Custom` refers to.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn log_custom(&mut self, rule: &crate::rules::CustomRule, level: usize) -> u32 {
+        self.log().map_or(0, |log| log.custom(rule, level))
+    }
+
     /// Appends a node and returns its index.
     #[inline(always)]
     pub(crate) fn push(&mut self, args: [u32; 2], partials: [T; 2]) -> u32 {

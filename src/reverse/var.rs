@@ -2,10 +2,10 @@
 
 use std::fmt;
 
-use crate::chain::{Chain, Decision};
+use crate::chain::{Chain, CustomParts, Decision};
 use crate::reverse::program::{Operand, Step};
 use crate::reverse::tape::{tape_mut, with_tape, TapeScalar};
-use crate::rules::{Binary, Unary};
+use crate::rules::{Binary, CustomRule, Unary};
 use crate::Scalar;
 
 /// A reverse-mode variable: a value plus its place on the thread's tape.
@@ -163,6 +163,52 @@ impl<T: TapeScalar> Var<T> {
         acc
     }
 
+    /// Records a custom-rule call in a recording made for replay, in the layout
+    /// `Step::Custom` documents (every operand in place, constants included, so the replay
+    /// finds them): one chain of nodes per output.
+    fn record_custom_call(
+        rule: &CustomRule,
+        level: usize,
+        x: &[Self],
+        values: &[T],
+        partials: &[T],
+        out: &mut [Self],
+    ) {
+        let zero = T::zero();
+        let n = x.len();
+        let recording = x.iter().find(|v| v.index != 0).map_or(0, |v| v.recording);
+        with_tape::<T, _>(|tape| {
+            for v in x.iter().filter(|v| v.index != 0) {
+                tape.check(v.recording);
+            }
+            // Each operand slot that is a constant logs its value, as for built-in steps.
+            let slot = |v: &Var<T>| if v.index == 0 { v.value } else { zero };
+            let call = tape.log_custom(rule, level);
+            for (e, o) in out.iter_mut().enumerate() {
+                let row = &partials[e * n..(e + 1) * n];
+                let first = if e == 0 {
+                    Step::Custom(call)
+                } else {
+                    Step::CustomLink
+                };
+                let mut last = if n == 1 {
+                    let index = tape.push([x[0].index, 0], [row[0], zero]);
+                    tape.log_step(first, [slot(&x[0]), zero]);
+                    index
+                } else {
+                    let index = tape.push([x[0].index, x[1].index], [row[0], row[1]]);
+                    tape.log_step(first, [slot(&x[0]), slot(&x[1])]);
+                    index
+                };
+                for t in 2..n {
+                    last = tape.push([last, x[t].index], [T::one(), row[t]]);
+                    tape.log_step(Step::CustomLink, [zero, slot(&x[t])]);
+                }
+                *o = Var::from_parts(values[e], last, recording);
+            }
+        });
+    }
+
     /// Records `value` with partials `pa`, `pb` against `self` and `rhs`, skipping constant
     /// operands (their partial is never needed, even if infinite or NaN).
     #[inline(always)]
@@ -288,6 +334,28 @@ impl<T: TapeScalar> Chain for Var<T> {
         direction: Option<&[Self]>,
     ) -> Vec<Self> {
         crate::nested::translated_derivatives(g, x, params, direction)
+    }
+
+    fn combine_partials(value: T, operands: &[Self], partials: &[T]) -> Self {
+        Var::linear_combination(value, operands, partials)
+    }
+
+    fn custom_level(rule: &CustomRule, k: usize, x: &[Self], out: &mut [Self]) {
+        let parts = CustomParts::new(rule, k, x);
+        let Some(d) = &parts.partials else {
+            for (o, &v) in out.iter_mut().zip(&parts.values) {
+                *o = Var::constant(v);
+            }
+            return;
+        };
+        if with_tape::<T, _>(|t| t.is_logging()) {
+            Var::record_custom_call(rule, k, x, &parts.values, d, out);
+        } else {
+            let n = x.len();
+            for (e, o) in out.iter_mut().enumerate() {
+                *o = Var::linear_combination(parts.values[e], x, &d[e * n..(e + 1) * n]);
+            }
+        }
     }
 
     #[inline]

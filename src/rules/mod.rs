@@ -10,12 +10,18 @@
 //! Linear structure (`+`, `-`, negation, scaling by a constant) is not a rule: it is the
 //! vector-space structure of tangents, owned by each engine.
 //!
+//! [`custom`] holds rules the user supplies for code mixad cannot see into (foreign
+//! functions, `f64`-only code, black-box solvers): their derivatives come from the user, at
+//! `f64`, and engines apply them the same way.
+//!
 //! To add a primitive: add a variant to [`Unary`] or [`Binary`], write its value and
 //! partials in `apply`, document its convention at non-differentiable points, and route
 //! the public method to it in `src/facade.rs`. Every engine picks it up unchanged.
 
 mod binary;
+pub mod custom;
 mod unary;
 
 pub use binary::Binary;
+pub use custom::{CustomRule, GenericGradient, GenericPullback, VectorRuleBuilder};
 pub use unary::Unary;
