@@ -520,7 +520,7 @@ impl<G: GenericGradient> GenericPullback for GradientAsPullback<G> {
     fn pullback<T: Scalar>(&self, x: &[T], ybar: &[T], xbar: &mut [T]) {
         self.0.gradient(x, xbar);
         for g in xbar.iter_mut() {
-            *g = *g * ybar[0];
+            *g *= ybar[0];
         }
     }
 }
