@@ -9,6 +9,8 @@
 //!   generic code, against differences of the same code's values.
 //! - [`check_gradient_of`], [`check_hessian_of`]: any closure claiming to be `∇f` or `∇²f`
 //!   (a hand-written derivative), against differences of `f` or of the claimed gradient.
+//! - [`check_rule`]: every derivative order a [`CustomRule`] provides, against differences
+//!   of the order below.
 //!
 //! ```
 //! use num_traits::Float;
@@ -26,6 +28,7 @@
 use std::fmt;
 
 use crate::reverse::{self, Var};
+use crate::rules::CustomRule;
 
 /// Tolerances and step of a check.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -331,4 +334,50 @@ fn compare_matrix(
         }
     }
     report
+}
+
+/// Every derivative order a custom rule provides, each against finite differences of the
+/// order below (order 1 against the values, order 2 against order 1, …): one report per
+/// order. Component `(i, j)` compares `∂/∂xⱼ` of entry `i` of the order below (row-major
+/// over outputs and earlier derivative indices).
+///
+/// ```
+/// use mixad::rules::CustomRule;
+/// let good = CustomRule::unary("sin", &[f64::sin, f64::cos, |x| -x.sin()]);
+/// assert!(mixad::check::check_rule(&good, &[0.7]).iter().all(|r| r.passed()));
+/// // A second derivative with the wrong sign is caught at order 2.
+/// let bad = CustomRule::unary("sin", &[f64::sin, f64::cos, f64::sin]);
+/// let reports = mixad::check::check_rule(&bad, &[0.7]);
+/// assert!(reports[0].passed() && !reports[1].passed());
+/// ```
+///
+/// # Panics
+/// If `x.len()` is not the rule's input count.
+pub fn check_rule(rule: &CustomRule, x: &[f64]) -> Vec<CheckReport> {
+    assert_eq!(
+        x.len(),
+        rule.inputs(),
+        "check_rule: custom rule `{}` takes {} inputs but x has {}",
+        rule.name(),
+        rule.inputs(),
+        x.len()
+    );
+    (1..=rule.order())
+        .map(|k| {
+            let mut claimed = vec![0.0; rule.level_len(k)];
+            rule.level_f64(x, k, &mut claimed);
+            let mut below = |p: &[f64]| {
+                let mut v = vec![0.0; rule.level_len(k - 1)];
+                rule.level_f64(p, k - 1, &mut v);
+                v
+            };
+            let what = match k {
+                1 => "custom rule, first derivatives",
+                2 => "custom rule, second derivatives",
+                3 => "custom rule, third derivatives",
+                _ => "custom rule, higher derivatives",
+            };
+            compare_matrix(what, &mut below, &claimed, x, CheckOptions::default())
+        })
+        .collect()
 }
