@@ -109,6 +109,12 @@ pub struct CustomRule {
     inner: Arc<Inner>,
 }
 
+// A rule is immutable once built, so a panic inside it (such as a missing order) leaves
+// nothing half-updated for code that catches the panic; user closures with interior
+// mutability are the user's to keep consistent, as with any callback.
+impl std::panic::UnwindSafe for CustomRule {}
+impl std::panic::RefUnwindSafe for CustomRule {}
+
 impl fmt::Debug for CustomRule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
