@@ -100,6 +100,16 @@ pub trait Chain: Copy + Send + Sync + 'static {
         }
     }
 
+    /// A linear-algebra block operation at this type: forward engines evaluate it in
+    /// their own arithmetic; reverse mode records one node.
+    #[doc(hidden)]
+    fn block(op: &crate::rules::BlockOp, x: &[Self]) -> Result<Vec<Self>, crate::rules::BlockError>
+    where
+        Self: Scalar,
+    {
+        op.forward(x).map(|saved| saved.outputs)
+    }
+
     /// `∇ₓ g(x; params)`, or `∇ₓ g·v` given a direction, of a generic inner function at
     /// this type (see [`crate::nested`]). Forward engines evaluate it directly; reverse
     /// mode replaces the inner forward computation by tape nodes.

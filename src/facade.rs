@@ -581,6 +581,12 @@ macro_rules! impl_scalar_traits {
             ) {
                 <$t as $crate::chain::Chain>::custom_level(rule, k, x, out)
             }
+            fn block(
+                op: &$crate::rules::BlockOp,
+                x: &[Self],
+            ) -> Result<Vec<Self>, $crate::rules::BlockError> {
+                <$t as $crate::chain::Chain>::block(op, x)
+            }
         }
     };
 }

@@ -26,6 +26,7 @@
 //! - [`reverse`]: the tape and reverse-mode APIs.
 //! - [`nested`]: modes inside modes.
 //! - [`hessian`](mod@hessian): Hessians and Hessian-vector products.
+//! - [`linalg`]: matrix operations on AD numbers as single block operations.
 //! - [`check`]: derivatives (mixad's or hand-written) against finite differences.
 //!
 //! `docs/ARCHITECTURE.md` in the repository draws the whole map.
@@ -38,6 +39,7 @@ pub mod check;
 pub mod facade;
 pub mod forward;
 pub mod hessian;
+pub mod linalg;
 pub mod nested;
 pub mod reverse;
 pub mod rules;

@@ -71,6 +71,16 @@ pub trait Scalar:
     /// Level `k` (`DᵏF`) of a custom rule at this type; see [`crate::rules::CustomRule`].
     #[doc(hidden)]
     fn custom_level(rule: &crate::rules::CustomRule, k: usize, x: &[Self], out: &mut [Self]);
+
+    /// A linear-algebra block operation at this type (see [`crate::linalg`]): evaluated
+    /// directly, except on a reverse variable, where it is one tape node.
+    #[doc(hidden)]
+    fn block(
+        op: &crate::rules::BlockOp,
+        x: &[Self],
+    ) -> Result<Vec<Self>, crate::rules::BlockError> {
+        op.forward(x).map(|saved| saved.outputs)
+    }
 }
 
 impl Scalar for f64 {

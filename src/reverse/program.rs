@@ -10,8 +10,9 @@
 use std::cmp::Ordering;
 
 use crate::chain::Decision;
-use crate::reverse::tape::{rebase, reverse_sweep, Node};
+use crate::reverse::tape::{pull_block, rebase, sweep_with_blocks, Node};
 use crate::reverse::Var;
+use crate::rules::linalg::{BlockOp, Saved};
 use crate::rules::{Binary, CustomRule, Unary};
 use crate::Scalar;
 
@@ -33,6 +34,27 @@ pub(crate) enum Step {
     Custom(u32),
     /// Any other node of a custom-rule call; filled in by the call's first node.
     CustomLink,
+    /// The first output node of a block operation (index into the program's blocks).
+    /// Outputs are leaves; the block's inputs are listed with the block.
+    Block(u32),
+    /// Any other output node of a block operation.
+    BlockOutput,
+}
+
+/// A block operation in a recording: the operation and its inputs (per input entry, a
+/// node index or `CONST | k`).
+#[derive(Clone, Debug)]
+pub(crate) struct ProgramBlock {
+    pub(crate) op: BlockOp,
+    pub(crate) args: Vec<u32>,
+    pub(crate) first_out: u32,
+}
+
+/// A block operation as logged: node indices (0 for a constant) and the constants' values.
+struct LoggedBlock<T> {
+    op: BlockOp,
+    args: Vec<u32>,
+    consts: Vec<T>,
 }
 
 /// A custom-rule call in a recording: the rule and the derivative level it was applied at.
@@ -62,7 +84,7 @@ impl Step {
     /// Which of the two operand slots the step reads.
     fn operands_used(self) -> [bool; 2] {
         match self {
-            Step::Input => [false, false],
+            Step::Input | Step::Block(_) | Step::BlockOutput => [false, false],
             Step::Unary(_) | Step::Neg => [true, false],
             Step::Binary(_) | Step::Add | Step::Sub | Step::Scale => [true, true],
             Step::Custom(_) | Step::CustomLink => [true, true],
@@ -95,6 +117,7 @@ pub(crate) struct ProgramLog<T> {
     consts: Vec<[T; 2]>,
     guards: Vec<Guard<T>>,
     customs: Vec<CustomCall>,
+    blocks: Vec<LoggedBlock<T>>,
 }
 
 impl<T: Scalar> ProgramLog<T> {
@@ -105,7 +128,18 @@ impl<T: Scalar> ProgramLog<T> {
             consts: Vec::new(),
             guards: Vec::new(),
             customs: Vec::new(),
+            blocks: Vec::new(),
         }
+    }
+
+    /// Logs a block operation; returns the index its first output's step refers to.
+    pub(crate) fn block(&mut self, op: BlockOp, args: &[u32], consts: &[T]) -> u32 {
+        self.blocks.push(LoggedBlock {
+            op,
+            args: args.to_vec(),
+            consts: consts.to_vec(),
+        });
+        (self.blocks.len() - 1) as u32
     }
 
     /// Logs a custom-rule call; returns the index its first node's step refers to.
@@ -159,6 +193,8 @@ pub(crate) struct Program {
     guards: Vec<Guard<f64>>,
     /// The custom-rule calls that `Step::Custom` refers to.
     customs: Vec<CustomCall>,
+    /// The block operations that `Step::Block` refers to, in node order.
+    blocks: Vec<ProgramBlock>,
     inputs: usize,
     output: Operand<f64>,
 }
@@ -204,6 +240,34 @@ impl Program {
             };
             operands.push([slot(0), slot(1)]);
         }
+        let mut first_outs = steps
+            .iter()
+            .enumerate()
+            .filter_map(|(i, st)| matches!(st, Step::Block(_)).then_some(i as u32));
+        let blocks = log
+            .blocks
+            .iter()
+            .map(|b| {
+                let args = b
+                    .args
+                    .iter()
+                    .zip(&b.consts)
+                    .map(|(&a, &c)| {
+                        if a != 0 {
+                            rebase(a, start)
+                        } else {
+                            constants.push(c);
+                            CONST | (constants.len() - 1) as u32
+                        }
+                    })
+                    .collect();
+                ProgramBlock {
+                    op: b.op,
+                    args,
+                    first_out: first_outs.next().expect("one Step::Block per logged block"),
+                }
+            })
+            .collect();
         let guards = log
             .guards
             .iter()
@@ -227,6 +291,7 @@ impl Program {
             constants,
             guards,
             customs: log.customs,
+            blocks,
             inputs,
             output: output.operand().rebase(start),
         }
@@ -326,7 +391,24 @@ impl Program {
                     self.replay_custom(call, i, values, nodes);
                     continue;
                 }
-                Step::CustomLink => continue,
+                Step::CustomLink | Step::BlockOutput => continue,
+                Step::Block(block) => {
+                    let b = &self.blocks[block as usize];
+                    let args: Vec<U> = b.args.iter().map(|&k| operand(values, k)).collect();
+                    match b.op.forward(&args) {
+                        Ok(saved) => {
+                            let first = b.first_out as usize;
+                            values[first..first + saved.outputs.len()]
+                                .copy_from_slice(&saved.outputs);
+                            ws.saved[block as usize] = saved;
+                        }
+                        // The operation fails at this point (a matrix no longer positive
+                        // definite, say): like a failed guard, the caller re-records and
+                        // the function sees the error itself.
+                        Err(_) => return false,
+                    }
+                    continue;
+                }
                 _ => {}
             }
             let [a, b] = self.operands[i];
@@ -342,8 +424,12 @@ impl Program {
                 Step::Sub => (va - vb, one, -one),
                 Step::Neg => (-va, -one, zero),
                 Step::Scale => (va * vb, vb, zero),
-                Step::Input | Step::Custom(_) | Step::CustomLink => {
-                    unreachable!("inputs come first; custom calls are handled above")
+                Step::Input
+                | Step::Custom(_)
+                | Step::CustomLink
+                | Step::Block(_)
+                | Step::BlockOutput => {
+                    unreachable!("inputs come first; custom calls and blocks are handled above")
                 }
             };
             values[i] = v;
@@ -385,7 +471,24 @@ impl Program {
         if let Operand::Node(i) = self.output {
             ws.adjoints[i as usize] = U::one();
         }
-        reverse_sweep(&ws.nodes, self.inputs + 1, &mut ws.adjoints);
+        let saved = &ws.saved;
+        sweep_with_blocks(
+            &ws.nodes,
+            self.inputs + 1,
+            &mut ws.adjoints,
+            &self.blocks,
+            |b| b.first_out as usize,
+            |k, b, adjoints| {
+                let sink = |a: &u32| if a & CONST != 0 { 0 } else { *a };
+                pull_block(
+                    &b.op,
+                    &saved[k],
+                    b.first_out,
+                    b.args.iter().map(sink),
+                    adjoints,
+                );
+            },
+        );
         grad.copy_from_slice(&ws.adjoints[1..=self.inputs]);
     }
 }
@@ -398,6 +501,8 @@ pub(crate) struct Workspace<U> {
     values: Vec<U>,
     nodes: Vec<Node<U>>,
     adjoints: Vec<U>,
+    /// Per block operation, what its pullback needs.
+    saved: Vec<Saved<U>>,
 }
 
 impl<U: Scalar> Workspace<U> {
@@ -408,6 +513,7 @@ impl<U: Scalar> Workspace<U> {
             values: Vec::new(),
             nodes: Vec::new(),
             adjoints: Vec::new(),
+            saved: Vec::new(),
         }
     }
 
@@ -427,6 +533,8 @@ impl<U: Scalar> Workspace<U> {
             self.values.resize(len, U::zero());
             self.adjoints.clear();
             self.adjoints.resize(len, U::zero());
+            self.saved.clear();
+            self.saved.resize_with(program.blocks.len(), Saved::default);
         }
     }
 }

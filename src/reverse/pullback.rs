@@ -2,7 +2,9 @@
 
 use crate::chain::Chain;
 use crate::reverse::recording::Session;
-use crate::reverse::tape::{copy_segment, rebase, reverse_sweep, Node, TapeScalar};
+use crate::reverse::tape::{
+    copy_blocks, copy_segment, rebase, sweep_with_blocks, Node, TapeBlock, TapeScalar,
+};
 use crate::reverse::Var;
 
 /// The pullback of `f` at a point: maps any cotangent `ȳ ∈ Rᵐ` to `x̄ = ȳᵀ J ∈ Rⁿ`
@@ -11,6 +13,7 @@ use crate::reverse::Var;
 pub struct Pullback<S> {
     /// Node 0 is the sink; nodes `1..=inputs` are the inputs.
     nodes: Vec<Node<S>>,
+    blocks: Vec<TapeBlock<S>>,
     inputs: usize,
     outputs: Vec<u32>,
 }
@@ -42,7 +45,14 @@ impl<S: TapeScalar> Pullback<S> {
         for (&y, &w) in self.outputs.iter().zip(ybar) {
             adjoints[y as usize] += w;
         }
-        reverse_sweep(&self.nodes, self.inputs + 1, &mut adjoints);
+        sweep_with_blocks(
+            &self.nodes,
+            self.inputs + 1,
+            &mut adjoints,
+            &self.blocks,
+            |b| b.first_out as usize,
+            |_, b, adjoints| b.pull(adjoints),
+        );
         adjoints[1..=self.inputs].to_vec()
     }
 }
@@ -68,6 +78,7 @@ where
         let nodes = copy_segment(&tape.nodes, start);
         let pullback = Pullback {
             nodes,
+            blocks: copy_blocks(&tape.blocks, start),
             inputs: x.len(),
             outputs: out.iter().map(|y| rebase(y.index(), start)).collect(),
         };

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU32, Ordering as AtomicOrdering};
 use crate::chain::Decision;
 use crate::reverse::program::{ProgramLog, Step};
 use crate::reverse::Var;
+use crate::rules::linalg::{BlockOp, Saved};
 use crate::Scalar;
 
 /// One recorded operation: operand indices and the partials with respect to them.
@@ -34,6 +35,51 @@ impl<T: Scalar> Node<T> {
     }
 }
 
+/// A block operation on the tape (see [`crate::rules::linalg`]): its outputs are the
+/// `op.output_len()` leaf nodes from `first_out`; the reverse sweep applies its pullback
+/// when it reaches them, adding into the adjoints of `args`.
+#[derive(Clone, Debug)]
+pub(crate) struct TapeBlock<T> {
+    pub(crate) op: BlockOp,
+    /// Node index per input entry (0 for a constant).
+    pub(crate) args: Vec<u32>,
+    pub(crate) saved: Saved<T>,
+    pub(crate) first_out: u32,
+}
+
+impl<T: Scalar> TapeBlock<T> {
+    /// Adds the block's pullback of the adjoints of its outputs into `adjoints`.
+    pub(crate) fn pull(&self, adjoints: &mut [T]) {
+        pull_block(
+            &self.op,
+            &self.saved,
+            self.first_out,
+            self.args.iter().copied(),
+            adjoints,
+        );
+    }
+}
+
+/// Applies a block's pullback: reads the adjoints of the outputs (from `first_out`), adds
+/// `Jᵀȳ` into the adjoints of `args`. Skipped when every output adjoint is zero.
+pub(crate) fn pull_block<T: Scalar>(
+    op: &BlockOp,
+    saved: &Saved<T>,
+    first_out: u32,
+    args: impl Iterator<Item = u32>,
+    adjoints: &mut [T],
+) {
+    let out = first_out as usize..first_out as usize + op.output_len();
+    if adjoints[out.clone()].iter().all(|a| a.is_zero()) {
+        return;
+    }
+    let mut xbar = vec![T::zero(); op.input_len()];
+    op.pullback(saved, &adjoints[out], &mut xbar);
+    for (a, g) in args.zip(xbar) {
+        adjoints[a as usize] += g;
+    }
+}
+
 /// An active recording on a tape.
 struct Segment<T> {
     start: u32,
@@ -45,6 +91,8 @@ struct Segment<T> {
 /// recording in steady state allocates nothing.
 pub struct Tape<T> {
     pub(crate) nodes: Vec<Node<T>>,
+    /// Block operations, in node order.
+    pub(crate) blocks: Vec<TapeBlock<T>>,
     adjoints: Vec<T>,
     segments: Vec<Segment<T>>,
     /// Id of the innermost active recording (0: none).
@@ -75,6 +123,7 @@ impl<T: Scalar> Tape<T> {
     pub const fn new() -> Self {
         Tape {
             nodes: Vec::new(),
+            blocks: Vec::new(),
             adjoints: Vec::new(),
             segments: Vec::new(),
             current: 0,
@@ -119,6 +168,9 @@ impl<T: Scalar> Tape<T> {
         }
         while let Some(seg) = self.segments.pop() {
             self.nodes.truncate(seg.start as usize);
+            while self.blocks.last().is_some_and(|b| b.first_out >= seg.start) {
+                self.blocks.pop();
+            }
             if seg.id == id {
                 break;
             }
@@ -231,6 +283,38 @@ impl<T: Scalar> Tape<T> {
         index as u32
     }
 
+    /// Records a block operation: pushes its output nodes (leaves; logged as
+    /// `Step::Block` / `Step::BlockOutput` in a logging recording, with `consts` the
+    /// values of constant inputs) and returns the first output's index.
+    pub(crate) fn push_block(
+        &mut self,
+        op: BlockOp,
+        args: Vec<u32>,
+        consts: &[T],
+        saved: Saved<T>,
+    ) -> u32 {
+        let first_out = self.nodes.len() as u32;
+        let logged = self.log().map(|log| log.block(op, &args, consts));
+        for k in 0..op.output_len() {
+            self.push([0, 0], [T::zero(), T::zero()]);
+            if let Some(block) = logged {
+                let step = if k == 0 {
+                    Step::Block(block)
+                } else {
+                    Step::BlockOutput
+                };
+                self.log_step(step, [T::zero(), T::zero()]);
+            }
+        }
+        self.blocks.push(TapeBlock {
+            op,
+            args,
+            saved,
+            first_out,
+        });
+        first_out
+    }
+
     /// Whether the innermost recording logs a replayable program.
     #[inline(always)]
     pub(crate) fn is_logging(&self) -> bool {
@@ -260,7 +344,14 @@ impl<T: Scalar> Tape<T> {
         self.adjoints[first as usize..len].fill(T::zero());
         self.adjoints[0] = T::zero();
         seed(&mut self.adjoints[..len]);
-        reverse_sweep(&self.nodes, first as usize, &mut self.adjoints[..len]);
+        sweep_with_blocks(
+            &self.nodes,
+            first as usize,
+            &mut self.adjoints[..len],
+            &self.blocks,
+            |b| b.first_out as usize,
+            |_, b, adjoints| b.pull(adjoints),
+        );
         &self.adjoints[..len]
     }
 }
@@ -293,6 +384,45 @@ pub(crate) fn copy_segment<T: Scalar>(nodes: &[Node<T>], start: u32) -> Vec<Node
         partials: n.partials,
     }));
     copy
+}
+
+/// The blocks of a segment starting at `start`, indices rebased as [`copy_segment`] does.
+pub(crate) fn copy_blocks<T: Scalar>(blocks: &[TapeBlock<T>], start: u32) -> Vec<TapeBlock<T>> {
+    blocks
+        .iter()
+        .filter(|b| b.first_out >= start)
+        .map(|b| TapeBlock {
+            op: b.op,
+            args: b.args.iter().map(|&a| rebase(a, start)).collect(),
+            saved: b.saved.clone(),
+            first_out: rebase(b.first_out, start),
+        })
+        .collect()
+}
+
+/// [`reverse_sweep`] over `nodes` from the end back to `first`, applying each block's
+/// pullback (`pull(index, block, adjoints)`) once the sweep has passed its outputs.
+/// `blocks` are in node order; `first_out` gives a block's first output node.
+#[inline]
+pub(crate) fn sweep_with_blocks<T: Scalar, B>(
+    nodes: &[Node<T>],
+    first: usize,
+    adjoints: &mut [T],
+    blocks: &[B],
+    first_out: impl Fn(&B) -> usize,
+    mut pull: impl FnMut(usize, &B, &mut [T]),
+) {
+    let mut top = nodes.len();
+    for (k, b) in blocks.iter().enumerate().rev() {
+        let start = first_out(b);
+        if start < first {
+            break;
+        }
+        reverse_sweep(&nodes[..top], start, adjoints);
+        pull(k, b, adjoints);
+        top = start;
+    }
+    reverse_sweep(&nodes[..top], first, adjoints);
 }
 
 /// Propagates adjoints from the end of `nodes` back to node `first`.

@@ -5,7 +5,7 @@ use std::fmt;
 use crate::chain::{Chain, CustomParts, Decision};
 use crate::reverse::program::{Operand, Step};
 use crate::reverse::tape::{tape_mut, with_tape, TapeScalar};
-use crate::rules::{Binary, CustomRule, Unary};
+use crate::rules::{Binary, BlockError, BlockOp, CustomRule, Unary};
 use crate::Scalar;
 
 /// A reverse-mode variable: a value plus its place on the thread's tape.
@@ -338,6 +338,27 @@ impl<T: TapeScalar> Chain for Var<T> {
 
     fn combine_partials(value: T, operands: &[Self], partials: &[T]) -> Self {
         Var::linear_combination(value, operands, partials)
+    }
+
+    fn block(op: &BlockOp, x: &[Self]) -> Result<Vec<Self>, BlockError> {
+        let values: Vec<T> = x.iter().map(|v| v.value).collect();
+        let saved = op.forward(&values)?;
+        let Some(recording) = x.iter().find(|v| v.index != 0).map(|v| v.recording) else {
+            return Ok(saved.outputs.into_iter().map(Var::constant).collect());
+        };
+        let outputs = saved.outputs.clone();
+        let first = with_tape::<T, _>(|tape| {
+            for v in x.iter().filter(|v| v.index != 0) {
+                tape.check(v.recording);
+            }
+            let args = x.iter().map(|v| v.index).collect();
+            tape.push_block(*op, args, &values, saved)
+        });
+        Ok(outputs
+            .into_iter()
+            .enumerate()
+            .map(|(k, v)| Var::from_parts(v, first + k as u32, recording))
+            .collect())
     }
 
     fn custom_level(rule: &CustomRule, k: usize, x: &[Self], out: &mut [Self]) {

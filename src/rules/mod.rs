@@ -20,8 +20,10 @@
 
 mod binary;
 pub mod custom;
+pub mod linalg;
 mod unary;
 
 pub use binary::Binary;
 pub use custom::{CustomRule, GenericGradient, GenericPullback, VectorRuleBuilder};
+pub use linalg::{BlockError, BlockOp};
 pub use unary::Unary;

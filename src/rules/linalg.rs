@@ -1,0 +1,627 @@
+//! Block rules: linear-algebra operations as single primitives, with their pullbacks.
+//!
+//! A [`BlockOp`] maps a block of inputs (matrix and vector entries, row-major) to a block
+//! of outputs. Like the scalar rules, its value and its pullback are written once in
+//! `T`'s own arithmetic, so evaluating them at a dual differentiates them: every block
+//! rule is differentiable to any order. Reverse mode records one tape node per operation
+//! (not one per scalar multiply-add), forward mode evaluates the value at the dual type.
+//!
+//! Conventions:
+//! - Matrices are row-major slices; a vector is an `n × 1` matrix.
+//! - Symmetric positive definite (SPD) operations (`Cholesky`, `CholeskySolve`,
+//!   `LogDetSpd`) use the symmetric part `½(A + Aᵀ)` of their matrix argument, so their
+//!   gradient with respect to `A` is symmetric (each off-diagonal pair shares it).
+//! - `Norm` at the zero vector has gradient 0.
+//! - Pivot choices (LU) are made from `f64` values and are not branch decisions: the
+//!   result does not depend on them.
+
+use num_traits::Float;
+
+use crate::Scalar;
+
+/// A linear-algebra block operation and its dimensions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlockOp {
+    /// `y = A x`: inputs `A` (`rows × cols`), `x` (`cols`); output `y` (`rows`).
+    MatVec {
+        /// Rows of `A`.
+        rows: usize,
+        /// Columns of `A`.
+        cols: usize,
+    },
+    /// `C = A B`: inputs `A` (`rows × inner`), `B` (`inner × cols`); output `C`.
+    MatMul {
+        /// Rows of `A` and `C`.
+        rows: usize,
+        /// Columns of `A`, rows of `B`.
+        inner: usize,
+        /// Columns of `B` and `C`.
+        cols: usize,
+    },
+    /// `s = x · y` for two vectors of length `len`.
+    Dot {
+        /// Length of each vector.
+        len: usize,
+    },
+    /// `s = Σ xᵢ`.
+    Sum {
+        /// Length of `x`.
+        len: usize,
+    },
+    /// `s = ‖x‖₂`.
+    Norm {
+        /// Length of `x`.
+        len: usize,
+    },
+    /// `s = xᵀ A x`: inputs `A` (`n × n`), `x` (`n`).
+    QuadForm {
+        /// Dimension.
+        n: usize,
+    },
+    /// `X = A⁻¹ B` by LU with partial pivoting: inputs `A` (`n × n`), `B` (`n × cols`).
+    Solve {
+        /// Dimension of `A`.
+        n: usize,
+        /// Columns of `B`.
+        cols: usize,
+    },
+    /// `L` with `L Lᵀ = A` (lower triangular, zeros above): input `A` (`n × n`, SPD).
+    Cholesky {
+        /// Dimension.
+        n: usize,
+    },
+    /// `X = A⁻¹ B` through the Cholesky factor: inputs `A` (`n × n`, SPD), `B`.
+    CholeskySolve {
+        /// Dimension of `A`.
+        n: usize,
+        /// Columns of `B`.
+        cols: usize,
+    },
+    /// `ln det A` for SPD `A`.
+    LogDetSpd {
+        /// Dimension.
+        n: usize,
+    },
+    /// `ln |det A|` by LU.
+    LogAbsDet {
+        /// Dimension.
+        n: usize,
+    },
+    /// `A⁻¹` by LU.
+    Inverse {
+        /// Dimension.
+        n: usize,
+    },
+}
+
+/// Why a block operation could not be evaluated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlockError {
+    /// The matrix is singular (an exact zero pivot in LU).
+    Singular,
+    /// The matrix is not positive definite (a non-positive pivot in Cholesky).
+    NotPositiveDefinite,
+}
+
+impl std::fmt::Display for BlockError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BlockError::Singular => write!(f, "the matrix is singular"),
+            BlockError::NotPositiveDefinite => write!(f, "the matrix is not positive definite"),
+        }
+    }
+}
+
+impl std::error::Error for BlockError {}
+
+impl BlockOp {
+    /// Number of input entries.
+    pub fn input_len(&self) -> usize {
+        match *self {
+            BlockOp::MatVec { rows, cols } => rows * cols + cols,
+            BlockOp::MatMul { rows, inner, cols } => rows * inner + inner * cols,
+            BlockOp::Dot { len } => 2 * len,
+            BlockOp::Sum { len } | BlockOp::Norm { len } => len,
+            BlockOp::QuadForm { n } => n * n + n,
+            BlockOp::Solve { n, cols } | BlockOp::CholeskySolve { n, cols } => n * n + n * cols,
+            BlockOp::Cholesky { n }
+            | BlockOp::LogDetSpd { n }
+            | BlockOp::LogAbsDet { n }
+            | BlockOp::Inverse { n } => n * n,
+        }
+    }
+
+    /// Number of output entries.
+    pub fn output_len(&self) -> usize {
+        match *self {
+            BlockOp::MatVec { rows, .. } => rows,
+            BlockOp::MatMul { rows, cols, .. } => rows * cols,
+            BlockOp::Dot { .. }
+            | BlockOp::Sum { .. }
+            | BlockOp::Norm { .. }
+            | BlockOp::QuadForm { .. }
+            | BlockOp::LogDetSpd { .. }
+            | BlockOp::LogAbsDet { .. } => 1,
+            BlockOp::Solve { n, cols } | BlockOp::CholeskySolve { n, cols } => n * cols,
+            BlockOp::Cholesky { n } | BlockOp::Inverse { n } => n * n,
+        }
+    }
+
+    /// Whether the operation is linear in its inputs taken together (its Hessian is zero).
+    pub fn is_linear(&self) -> bool {
+        matches!(self, BlockOp::Sum { .. })
+    }
+
+    /// Evaluates the operation: returns the outputs and the state the pullback needs
+    /// (inputs, outputs and any factorisation), all at `T`.
+    pub fn forward<T: Scalar>(&self, x: &[T]) -> Result<Saved<T>, BlockError> {
+        debug_assert_eq!(x.len(), self.input_len());
+        let mut extra = Vec::new();
+        let outputs = match *self {
+            BlockOp::MatVec { rows, cols } => {
+                matmul(&x[..rows * cols], &x[rows * cols..], rows, cols, 1)
+            }
+            BlockOp::MatMul { rows, inner, cols } => {
+                matmul(&x[..rows * inner], &x[rows * inner..], rows, inner, cols)
+            }
+            BlockOp::Dot { len } => vec![dot(&x[..len], &x[len..])],
+            BlockOp::Sum { .. } => vec![x.iter().fold(T::zero(), |s, &v| s + v)],
+            BlockOp::Norm { .. } => vec![Float::sqrt(dot(x, x))],
+            BlockOp::QuadForm { n } => {
+                let ax = matmul(&x[..n * n], &x[n * n..], n, n, 1);
+                vec![dot(&x[n * n..], &ax)]
+            }
+            BlockOp::Solve { n, cols } => {
+                let f = Lu::new(&x[..n * n], n)?;
+                let out = f.solve(&x[n * n..], cols, false);
+                extra = f.into_saved();
+                out
+            }
+            BlockOp::Cholesky { n } => cholesky(&x[..n * n], n)?,
+            BlockOp::CholeskySolve { n, cols } => {
+                let l = cholesky(&x[..n * n], n)?;
+                let out = cholesky_solve(&l, &x[n * n..], n, cols);
+                extra = l;
+                out
+            }
+            BlockOp::LogDetSpd { n } => {
+                let l = cholesky(&x[..n * n], n)?;
+                let s = (0..n).fold(T::zero(), |s, i| s + Float::ln(l[i * n + i]));
+                extra = l;
+                vec![s + s]
+            }
+            BlockOp::LogAbsDet { n } => {
+                let f = Lu::new(&x[..n * n], n)?;
+                let s = (0..n).fold(T::zero(), |s, i| s + Float::ln(Float::abs(f.lu[i * n + i])));
+                extra = f.into_saved();
+                vec![s]
+            }
+            BlockOp::Inverse { n } => {
+                let f = Lu::new(&x[..n * n], n)?;
+                f.solve(&identity(n), n, false)
+            }
+        };
+        Ok(Saved {
+            inputs: x.to_vec(),
+            outputs,
+            extra,
+        })
+    }
+
+    /// Adds `J(x)ᵀ ȳ` to `xbar`, where `ybar` are the outputs' adjoints.
+    pub fn pullback<T: Scalar>(&self, saved: &Saved<T>, ybar: &[T], xbar: &mut [T]) {
+        let x = &saved.inputs[..];
+        let y = &saved.outputs[..];
+        match *self {
+            BlockOp::MatVec { rows, cols } => {
+                let (a, v) = x.split_at(rows * cols);
+                let (abar, vbar) = xbar.split_at_mut(rows * cols);
+                outer_add(abar, ybar, v, T::one());
+                add_into(vbar, &matmul_tn(a, ybar, rows, cols, 1));
+            }
+            BlockOp::MatMul { rows, inner, cols } => {
+                let (a, b) = x.split_at(rows * inner);
+                let (abar, bbar) = xbar.split_at_mut(rows * inner);
+                add_into(abar, &matmul_nt(ybar, b, rows, cols, inner));
+                add_into(bbar, &matmul_tn(a, ybar, rows, inner, cols));
+            }
+            BlockOp::Dot { len } => {
+                let s = ybar[0];
+                for i in 0..len {
+                    xbar[i] += s * x[len + i];
+                    xbar[len + i] += s * x[i];
+                }
+            }
+            BlockOp::Sum { .. } => {
+                for g in xbar.iter_mut() {
+                    *g += ybar[0];
+                }
+            }
+            BlockOp::Norm { .. } => {
+                if y[0].value_f64() != 0.0 {
+                    let s = ybar[0] / y[0];
+                    for (g, &v) in xbar.iter_mut().zip(x) {
+                        *g += s * v;
+                    }
+                }
+            }
+            BlockOp::QuadForm { n } => {
+                let (a, v) = x.split_at(n * n);
+                let (abar, vbar) = xbar.split_at_mut(n * n);
+                outer_add(abar, v, v, ybar[0]);
+                let av = matmul(a, v, n, n, 1);
+                let atv = matmul_tn(a, v, n, n, 1);
+                for i in 0..n {
+                    vbar[i] += ybar[0] * (av[i] + atv[i]);
+                }
+            }
+            BlockOp::Solve { n, cols } => {
+                // Λ = A⁻ᵀ X̄; B̄ += Λ; Ā −= Λ Xᵀ.
+                let f = Lu::from_saved(&saved.extra, n);
+                let lambda = f.solve(ybar, cols, true);
+                let (abar, bbar) = xbar.split_at_mut(n * n);
+                add_into(bbar, &lambda);
+                sub_into(abar, &matmul_nt(&lambda, y, n, cols, n));
+            }
+            BlockOp::Cholesky { n } => {
+                // Ā = sym(L⁻ᵀ Φ(Lᵀ L̄) L⁻¹), Φ: lower triangle with the diagonal halved.
+                // Entries above the diagonal are constant zeros: their adjoints do not flow.
+                let l = y;
+                let lbar: Vec<T> = (0..n * n)
+                    .map(|k| if k % n > k / n { T::zero() } else { ybar[k] })
+                    .collect();
+                let mut p = matmul_tn(l, &lbar, n, n, n);
+                let half = T::cst(0.5);
+                for i in 0..n {
+                    for j in 0..n {
+                        if j > i {
+                            p[i * n + j] = T::zero();
+                        } else if j == i {
+                            p[i * n + j] *= half;
+                        }
+                    }
+                }
+                // S = L⁻ᵀ P L⁻¹: solve Lᵀ Z = P, then S Lᵀ... S = Z L⁻¹ ⇔ Sᵀ = L⁻ᵀ Zᵀ.
+                let z = lower_solve(l, &p, n, n, true);
+                let st = lower_solve(l, &transpose(&z, n, n), n, n, true);
+                add_sym(&mut xbar[..n * n], &st, n, half);
+            }
+            BlockOp::CholeskySolve { n, cols } => {
+                let l = &saved.extra;
+                let lambda = cholesky_solve(l, ybar, n, cols);
+                let (abar, bbar) = xbar.split_at_mut(n * n);
+                add_into(bbar, &lambda);
+                let g = matmul_nt(&lambda, y, n, cols, n);
+                add_sym(abar, &g, n, -T::cst(0.5));
+            }
+            BlockOp::LogDetSpd { n } => {
+                // Ā = ȳ A⁻¹ (symmetric).
+                let inv = cholesky_solve(&saved.extra, &identity(n), n, n);
+                for (g, v) in xbar.iter_mut().zip(inv) {
+                    *g += ybar[0] * v;
+                }
+            }
+            BlockOp::LogAbsDet { n } => {
+                // Ā = ȳ A⁻ᵀ.
+                let f = Lu::from_saved(&saved.extra, n);
+                let inv_t = f.solve(&identity(n), n, true);
+                for (g, v) in xbar.iter_mut().zip(inv_t) {
+                    *g += ybar[0] * v;
+                }
+            }
+            BlockOp::Inverse { n } => {
+                // Ā = −Bᵀ B̄ Bᵀ with B = A⁻¹.
+                let t = matmul_tn(y, ybar, n, n, n);
+                sub_into(&mut xbar[..n * n], &matmul_nt(&t, y, n, n, n));
+            }
+        }
+    }
+}
+
+/// What a block operation's pullback needs: its inputs, outputs and any factorisation.
+#[derive(Clone, Debug, Default)]
+pub struct Saved<T> {
+    /// The input entries.
+    pub inputs: Vec<T>,
+    /// The output entries.
+    pub outputs: Vec<T>,
+    /// Operation-specific state (an LU or Cholesky factor).
+    pub extra: Vec<T>,
+}
+
+fn dot<T: Scalar>(a: &[T], b: &[T]) -> T {
+    a.iter().zip(b).fold(T::zero(), |s, (&x, &y)| s + x * y)
+}
+
+fn identity<T: Scalar>(n: usize) -> Vec<T> {
+    (0..n * n)
+        .map(|k| if k / n == k % n { T::one() } else { T::zero() })
+        .collect()
+}
+
+fn transpose<T: Scalar>(a: &[T], rows: usize, cols: usize) -> Vec<T> {
+    (0..rows * cols)
+        .map(|k| a[(k % rows) * cols + k / rows])
+        .collect()
+}
+
+/// `A B` for `A` (`r × k`), `B` (`k × c`).
+fn matmul<T: Scalar>(a: &[T], b: &[T], r: usize, k: usize, c: usize) -> Vec<T> {
+    let mut out = vec![T::zero(); r * c];
+    for i in 0..r {
+        for p in 0..k {
+            let aip = a[i * k + p];
+            for j in 0..c {
+                out[i * c + j] += aip * b[p * c + j];
+            }
+        }
+    }
+    out
+}
+
+/// `Aᵀ B` for `A` (`r × k`), `B` (`r × c`): a `k × c` result.
+fn matmul_tn<T: Scalar>(a: &[T], b: &[T], r: usize, k: usize, c: usize) -> Vec<T> {
+    let mut out = vec![T::zero(); k * c];
+    for i in 0..r {
+        for p in 0..k {
+            let aip = a[i * k + p];
+            for j in 0..c {
+                out[p * c + j] += aip * b[i * c + j];
+            }
+        }
+    }
+    out
+}
+
+/// `A Bᵀ` for `A` (`r × k`), `B` (`c × k`): an `r × c` result.
+fn matmul_nt<T: Scalar>(a: &[T], b: &[T], r: usize, k: usize, c: usize) -> Vec<T> {
+    let mut out = vec![T::zero(); r * c];
+    for i in 0..r {
+        for j in 0..c {
+            out[i * c + j] = dot(&a[i * k..(i + 1) * k], &b[j * k..(j + 1) * k]);
+        }
+    }
+    out
+}
+
+/// `out += s · u vᵀ`.
+fn outer_add<T: Scalar>(out: &mut [T], u: &[T], v: &[T], s: T) {
+    let c = v.len();
+    for (i, &ui) in u.iter().enumerate() {
+        let w = s * ui;
+        for (j, &vj) in v.iter().enumerate() {
+            out[i * c + j] += w * vj;
+        }
+    }
+}
+
+fn add_into<T: Scalar>(out: &mut [T], v: &[T]) {
+    for (o, &x) in out.iter_mut().zip(v) {
+        *o += x;
+    }
+}
+
+fn sub_into<T: Scalar>(out: &mut [T], v: &[T]) {
+    for (o, &x) in out.iter_mut().zip(v) {
+        *o -= x;
+    }
+}
+
+/// `out += s · (G + Gᵀ)` for square `G`.
+fn add_sym<T: Scalar>(out: &mut [T], g: &[T], n: usize, s: T) {
+    for i in 0..n {
+        for j in 0..n {
+            out[i * n + j] += s * (g[i * n + j] + g[j * n + i]);
+        }
+    }
+}
+
+/// The Cholesky factor of the symmetric part of `a`.
+fn cholesky<T: Scalar>(a: &[T], n: usize) -> Result<Vec<T>, BlockError> {
+    let half = T::cst(0.5);
+    let mut l = vec![T::zero(); n * n];
+    for j in 0..n {
+        let mut d = a[j * n + j];
+        for k in 0..j {
+            d -= l[j * n + k] * l[j * n + k];
+        }
+        // NaN fails too.
+        if d.value_f64().partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
+            return Err(BlockError::NotPositiveDefinite);
+        }
+        let ljj = Float::sqrt(d);
+        l[j * n + j] = ljj;
+        for i in j + 1..n {
+            let mut s = (a[i * n + j] + a[j * n + i]) * half;
+            for k in 0..j {
+                s -= l[i * n + k] * l[j * n + k];
+            }
+            l[i * n + j] = s / ljj;
+        }
+    }
+    Ok(l)
+}
+
+/// Solves `L Y = B` (or `Lᵀ Y = B` when `transposed`) for lower-triangular `L`, `B` of
+/// `cols` columns.
+fn lower_solve<T: Scalar>(l: &[T], b: &[T], n: usize, cols: usize, transposed: bool) -> Vec<T> {
+    let mut y = b.to_vec();
+    for c in 0..cols {
+        if !transposed {
+            for i in 0..n {
+                let mut s = y[i * cols + c];
+                for k in 0..i {
+                    s -= l[i * n + k] * y[k * cols + c];
+                }
+                y[i * cols + c] = s / l[i * n + i];
+            }
+        } else {
+            for i in (0..n).rev() {
+                let mut s = y[i * cols + c];
+                for k in i + 1..n {
+                    s -= l[k * n + i] * y[k * cols + c];
+                }
+                y[i * cols + c] = s / l[i * n + i];
+            }
+        }
+    }
+    y
+}
+
+/// `A⁻¹ B` from `A`'s Cholesky factor.
+fn cholesky_solve<T: Scalar>(l: &[T], b: &[T], n: usize, cols: usize) -> Vec<T> {
+    let y = lower_solve(l, b, n, cols, false);
+    lower_solve(l, &y, n, cols, true)
+}
+
+/// An LU factorisation with partial pivoting: `P A = L U`, `L` unit lower.
+struct Lu<T> {
+    n: usize,
+    lu: Vec<T>,
+    /// Row `i` of `P A` is row `perm[i]` of `A`.
+    perm: Vec<usize>,
+}
+
+impl<T: Scalar> Lu<T> {
+    fn new(a: &[T], n: usize) -> Result<Self, BlockError> {
+        let mut lu = a.to_vec();
+        let mut perm: Vec<usize> = (0..n).collect();
+        for c in 0..n {
+            let pivot = (c..n)
+                .max_by(|&i, &j| {
+                    lu[i * n + c]
+                        .value_f64()
+                        .abs()
+                        .total_cmp(&lu[j * n + c].value_f64().abs())
+                })
+                .expect("non-empty range");
+            if lu[pivot * n + c].value_f64() == 0.0 {
+                return Err(BlockError::Singular);
+            }
+            if pivot != c {
+                for j in 0..n {
+                    lu.swap(c * n + j, pivot * n + j);
+                }
+                perm.swap(c, pivot);
+            }
+            let d = lu[c * n + c];
+            for r in c + 1..n {
+                let f = lu[r * n + c] / d;
+                lu[r * n + c] = f;
+                for j in c + 1..n {
+                    let u = lu[c * n + j];
+                    lu[r * n + j] -= f * u;
+                }
+            }
+        }
+        Ok(Lu { n, lu, perm })
+    }
+
+    /// `A⁻¹ B` (or `A⁻ᵀ B` when `transposed`), `B` with `cols` columns.
+    fn solve(&self, b: &[T], cols: usize, transposed: bool) -> Vec<T> {
+        let n = self.n;
+        let lu = &self.lu;
+        let mut y = vec![T::zero(); n * cols];
+        if !transposed {
+            // L U x = P b.
+            for i in 0..n {
+                y[i * cols..(i + 1) * cols]
+                    .copy_from_slice(&b[self.perm[i] * cols..(self.perm[i] + 1) * cols]);
+            }
+            for c in 0..cols {
+                for i in 0..n {
+                    let mut s = y[i * cols + c];
+                    for k in 0..i {
+                        s -= lu[i * n + k] * y[k * cols + c];
+                    }
+                    y[i * cols + c] = s;
+                }
+                for i in (0..n).rev() {
+                    let mut s = y[i * cols + c];
+                    for k in i + 1..n {
+                        s -= lu[i * n + k] * y[k * cols + c];
+                    }
+                    y[i * cols + c] = s / lu[i * n + i];
+                }
+            }
+            y
+        } else {
+            // Aᵀ = Uᵀ Lᵀ P: solve Uᵀ z = b, Lᵀ w = z, x = Pᵀ w.
+            let mut z = b.to_vec();
+            for c in 0..cols {
+                for i in 0..n {
+                    let mut s = z[i * cols + c];
+                    for k in 0..i {
+                        s -= lu[k * n + i] * z[k * cols + c];
+                    }
+                    z[i * cols + c] = s / lu[i * n + i];
+                }
+                for i in (0..n).rev() {
+                    let mut s = z[i * cols + c];
+                    for k in i + 1..n {
+                        s -= lu[k * n + i] * z[k * cols + c];
+                    }
+                    z[i * cols + c] = s;
+                }
+            }
+            for i in 0..n {
+                y[self.perm[i] * cols..(self.perm[i] + 1) * cols]
+                    .copy_from_slice(&z[i * cols..(i + 1) * cols]);
+            }
+            y
+        }
+    }
+
+    /// The factor as saved state: the `n²` entries, then the permutation as numbers.
+    fn into_saved(self) -> Vec<T> {
+        let mut saved = self.lu;
+        saved.extend(self.perm.iter().map(|&p| T::cst(p as f64)));
+        saved
+    }
+
+    fn from_saved(saved: &[T], n: usize) -> Self {
+        Lu {
+            n,
+            lu: saved[..n * n].to_vec(),
+            perm: saved[n * n..]
+                .iter()
+                .map(|p| p.value_f64() as usize)
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: &[f64], b: &[f64], tol: f64) -> bool {
+        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() <= tol)
+    }
+
+    #[test]
+    fn lu_solves_and_transposed_solves() {
+        let a = [0.0, 2.0, 1.0, 3.0, 1.0, 0.0, 1.0, 1.0, 4.0];
+        let b = [1.0, 2.0, 3.0];
+        let f = Lu::new(&a, 3).unwrap();
+        let x = f.solve(&b, 1, false);
+        assert!(close(&matmul(&a, &x, 3, 3, 1), &b, 1e-14));
+        let xt = f.solve(&b, 1, true);
+        assert!(close(&matmul_tn(&a, &xt, 3, 3, 1), &b, 1e-14));
+        assert_eq!(
+            Lu::new(&[1.0, 2.0, 2.0, 4.0], 2).err(),
+            Some(BlockError::Singular)
+        );
+    }
+
+    #[test]
+    fn cholesky_reconstructs_and_rejects_indefinite() {
+        let a = [4.0, 2.0, 0.6, 2.0, 5.0, 1.0, 0.6, 1.0, 3.0];
+        let l = cholesky(&a, 3).unwrap();
+        assert!(close(&matmul_nt(&l, &l, 3, 3, 3), &a, 1e-14));
+        assert_eq!(
+            cholesky(&[1.0, 2.0, 2.0, 1.0], 2).err(),
+            Some(BlockError::NotPositiveDefinite)
+        );
+    }
+}
