@@ -1,0 +1,384 @@
+//! Linear-algebra block rules: each operation, as one tape node, against the same
+//! computation scalarised (loops or nalgebra's own decompositions run on AD numbers), in
+//! every mode and nesting, and against finite differences.
+
+mod common;
+
+use common::assert_close;
+use mixad::forward::{self, Dual};
+use mixad::linalg::{self, Matrix};
+use mixad::reverse::{self, Var};
+use mixad::rules::BlockError;
+use mixad::{check, Scalar};
+use nalgebra::{DMatrix, DVector};
+use num_traits::Float;
+
+/// A function written twice: with block operations, and scalarised.
+trait Case {
+    /// A point where both are smooth and the matrices well conditioned.
+    const POINT: &'static [f64];
+    fn block<S: Scalar>(t: &[S]) -> S;
+    fn reference<S: Scalar>(t: &[S]) -> S;
+}
+
+fn c<S: Scalar>(v: f64) -> S {
+    S::cst(v)
+}
+
+/// A 3 × 3 matrix from 9 parameters, diagonally dominant.
+fn general<S: Scalar>(t: &[S]) -> DMatrix<S> {
+    DMatrix::from_fn(3, 3, |i, j| {
+        if i == j {
+            t[3 * i + j] + c(4.0)
+        } else {
+            t[3 * i + j]
+        }
+    })
+}
+
+/// An SPD 3 × 3 matrix `M Mᵀ + 2I` from 9 parameters (scalar arithmetic only).
+fn spd<S: Scalar>(t: &[S]) -> DMatrix<S> {
+    let m = DMatrix::from_fn(3, 3, |i, j| t[3 * i + j]);
+    DMatrix::from_fn(3, 3, |i, j| {
+        let s = (0..3).fold(S::zero(), |s, k| s + m[(i, k)] * m[(j, k)]);
+        if i == j {
+            s + c(2.0)
+        } else {
+            s
+        }
+    })
+}
+
+fn vec3<S: Scalar>(t: &[S]) -> DVector<S> {
+    DVector::from_iterator(3, t.iter().copied())
+}
+
+fn nonlinear<S: Scalar>(v: &[S]) -> S {
+    v.iter().enumerate().fold(S::zero(), |s, (i, &x)| {
+        s + Float::sin(x * c(1.0 + i as f64)) * x
+    })
+}
+
+const P12: &[f64] = &[
+    0.3, -0.2, 0.5, 0.1, 0.7, -0.4, 0.2, 0.6, -0.3, 0.9, -0.5, 0.4,
+];
+
+struct MatVec;
+impl Case for MatVec {
+    const POINT: &'static [f64] = P12;
+    fn block<S: Scalar>(t: &[S]) -> S {
+        let y = linalg::matvec(&general(t), &vec3(&t[9..]));
+        nonlinear(y.as_slice())
+    }
+    fn reference<S: Scalar>(t: &[S]) -> S {
+        let y = general(t) * vec3(&t[9..]);
+        nonlinear(y.as_slice())
+    }
+}
+
+struct MatMul;
+impl Case for MatMul {
+    const POINT: &'static [f64] = P12;
+    fn block<S: Scalar>(t: &[S]) -> S {
+        let a = general(t);
+        let b = DMatrix::from_fn(3, 3, |i, j| t[(i + 2 * j + 3) % 12]);
+        nonlinear(linalg::matmul(&a, &b).as_slice())
+    }
+    fn reference<S: Scalar>(t: &[S]) -> S {
+        let a = general(t);
+        let b = DMatrix::from_fn(3, 3, |i, j| t[(i + 2 * j + 3) % 12]);
+        nonlinear((a * b).as_slice())
+    }
+}
+
+struct DotSumNorm;
+impl Case for DotSumNorm {
+    const POINT: &'static [f64] = P12;
+    fn block<S: Scalar>(t: &[S]) -> S {
+        let (x, y) = (t[..6].to_vec(), t[6..].to_vec());
+        let d = linalg::dot(&x, &y);
+        let s = linalg::sum(&x);
+        let n = linalg::norm(&y);
+        d * s + Float::exp(n) * d
+    }
+    fn reference<S: Scalar>(t: &[S]) -> S {
+        let d = (0..6).fold(S::zero(), |s, i| s + t[i] * t[6 + i]);
+        let s = t[..6].iter().fold(S::zero(), |a, &b| a + b);
+        let n = Float::sqrt(t[6..].iter().fold(S::zero(), |a, &b| a + b * b));
+        d * s + Float::exp(n) * d
+    }
+}
+
+struct QuadForm;
+impl Case for QuadForm {
+    const POINT: &'static [f64] = P12;
+    fn block<S: Scalar>(t: &[S]) -> S {
+        let q = linalg::quad_form(&general(t), &vec3(&t[9..]));
+        Float::sin(q) + q * q
+    }
+    fn reference<S: Scalar>(t: &[S]) -> S {
+        let x = vec3(&t[9..]);
+        let q = x.dot(&(general(t) * &x));
+        Float::sin(q) + q * q
+    }
+}
+
+struct Solve;
+impl Case for Solve {
+    const POINT: &'static [f64] = P12;
+    fn block<S: Scalar>(t: &[S]) -> S {
+        let x = linalg::solve(&general(t), &vec3(&t[9..])).unwrap();
+        nonlinear(x.as_slice())
+    }
+    fn reference<S: Scalar>(t: &[S]) -> S {
+        let x = general(t).lu().solve(&vec3(&t[9..])).unwrap();
+        nonlinear(x.as_slice())
+    }
+}
+
+struct Cholesky;
+impl Case for Cholesky {
+    const POINT: &'static [f64] = P12;
+    fn block<S: Scalar>(t: &[S]) -> S {
+        let l = linalg::cholesky(&spd(t)).unwrap();
+        nonlinear(l.as_slice()) + l[(2, 2)] * t[10]
+    }
+    fn reference<S: Scalar>(t: &[S]) -> S {
+        // nalgebra's own Cholesky, run on the AD numbers.
+        let l = spd(t).cholesky().unwrap().l();
+        nonlinear(l.as_slice()) + l[(2, 2)] * t[10]
+    }
+}
+
+struct GaussianNll;
+impl Case for GaussianNll {
+    const POINT: &'static [f64] = P12;
+    fn block<S: Scalar>(t: &[S]) -> S {
+        let sigma = spd(t);
+        let y = vec3(&t[9..]);
+        let alpha = linalg::cholesky_solve(&sigma, &y).unwrap();
+        c::<S>(0.5) * (linalg::dot(&y, &alpha) + linalg::log_det_spd(&sigma).unwrap())
+    }
+    fn reference<S: Scalar>(t: &[S]) -> S {
+        let chol = spd(t).cholesky().unwrap();
+        let y = vec3(&t[9..]);
+        let alpha = chol.solve(&y);
+        let logdet = (0..3).fold(S::zero(), |s, i| s + Float::ln(chol.l()[(i, i)]));
+        c::<S>(0.5) * (y.dot(&alpha) + logdet + logdet)
+    }
+}
+
+struct LogAbsDetInverse;
+impl Case for LogAbsDetInverse {
+    const POINT: &'static [f64] = P12;
+    fn block<S: Scalar>(t: &[S]) -> S {
+        let a = general(t);
+        let inv = linalg::inverse(&a).unwrap();
+        linalg::log_abs_det(&a).unwrap() * t[9] + nonlinear(inv.as_slice())
+    }
+    fn reference<S: Scalar>(t: &[S]) -> S {
+        let a = general(t);
+        let inv = a.clone().try_inverse().unwrap();
+        Float::ln(Float::abs(a.determinant())) * t[9] + nonlinear(inv.as_slice())
+    }
+}
+
+fn dense(h: &faer::Mat<f64>) -> Vec<f64> {
+    let n = h.nrows();
+    (0..n * n).map(|k| h[(k / n, k % n)]).collect()
+}
+
+/// Every mode of `C::block` against `C::reference` and finite differences.
+fn check_case<C: Case>(name: &str) {
+    let x = C::POINT;
+    let n = x.len();
+    let tol = 1e-11;
+    assert!(
+        (C::block(x) - C::reference(x)).abs() < 1e-13,
+        "{name}: values differ"
+    );
+    // First order: reverse, forward (DualVec lanes), recorded replay at a second point.
+    let want = mixad::gradient(|v| C::reference(v), x);
+    assert_close(&mixad::gradient(|v| C::block(v), x), &want, tol, name);
+    assert_close(&forward::gradient(|v| C::block(v), x), &want, tol, name);
+    let report = check::check_gradient(|v| C::block(v), x);
+    assert!(report.passed(), "{name}: {report}");
+    let x2: Vec<f64> = x.iter().map(|v| v * 0.9 + 0.01).collect();
+    let mut rec = reverse::record(|v| C::block(v), x);
+    let (_, g2) = rec.value_and_gradient(&x2);
+    assert_close(&g2, &mixad::gradient(|v| C::reference(v), &x2), tol, name);
+    // Second order: dense Hessian (replayed blocks at DualVec), HVP (blocks on a dual tape),
+    // reverse over reverse (a block pullback taped by the outer recording).
+    let h_want = dense(&mixad::hessian(|v| C::reference(v), x));
+    let h = dense(&mixad::hessian(|v| C::block(v), x));
+    assert_close(&h, &h_want, tol, name);
+    let report = check::check_hessian(|v| C::block(v), x);
+    assert!(report.passed(), "{name}: {report}");
+    let e: Vec<f64> = (0..n).map(|i| if i == 2 { 1.0 } else { 0.0 }).collect();
+    let hv = mixad::hvp(|v| C::block(v), x, &e);
+    let col: Vec<f64> = (0..n).map(|i| h_want[i * n + 2]).collect();
+    assert_close(&hv, &col, tol, name);
+    let rr = reverse::gradient(
+        |v: &[Var<f64>]| reverse::gradient(|w: &[Var<Var<f64>>]| C::block(w), v)[2],
+        x,
+    );
+    assert_close(&rr, &col, tol, name);
+    // Forward over reverse, one direction.
+    let seeded: Vec<Dual<f64>> = x.iter().zip(&e).map(|(&a, &d)| Dual::new(a, d)).collect();
+    let fr: Vec<f64> = reverse::gradient(|w: &[Var<Dual<f64>>]| C::block(w), &seeded)
+        .iter()
+        .map(|d| d.tangent)
+        .collect();
+    assert_close(&fr, &col, tol, name);
+}
+
+#[test]
+fn matvec_in_every_mode() {
+    check_case::<MatVec>("matvec");
+}
+
+#[test]
+fn matmul_in_every_mode() {
+    check_case::<MatMul>("matmul");
+}
+
+#[test]
+fn dot_sum_norm_in_every_mode() {
+    check_case::<DotSumNorm>("dot/sum/norm");
+}
+
+#[test]
+fn quad_form_in_every_mode() {
+    check_case::<QuadForm>("quad_form");
+}
+
+#[test]
+fn solve_in_every_mode() {
+    check_case::<Solve>("solve");
+}
+
+#[test]
+fn block_cholesky_agrees_with_nalgebras_cholesky_on_ad_numbers() {
+    check_case::<Cholesky>("cholesky");
+}
+
+#[test]
+fn gaussian_log_likelihood_in_every_mode() {
+    check_case::<GaussianNll>("cholesky_solve/log_det_spd");
+}
+
+#[test]
+fn log_abs_det_and_inverse_in_every_mode() {
+    check_case::<LogAbsDetInverse>("log_abs_det/inverse");
+}
+
+#[test]
+fn one_tape_node_per_block_instead_of_one_per_multiply_add() {
+    // The pullback of a 20 × 20 solve: O(n²) tape entries with the block rule (the matrix
+    // entries and outputs), O(n³) scalarised.
+    let n = 20;
+    let x: Vec<f64> = (0..n * n + n)
+        .map(|k| {
+            if k < n * n && k / n == k % n {
+                5.0
+            } else {
+                0.01 * (k % 7) as f64
+            }
+        })
+        .collect();
+    let by_block = |v: &[Var<f64>]| {
+        let a = DMatrix::from_row_slice(n, n, &v[..n * n]);
+        let b = DVector::from_row_slice(&v[n * n..]);
+        linalg::sum(&linalg::solve(&a, &b).unwrap())
+    };
+    let (_, pb_block) = reverse::pullback(|v| vec![by_block(v)], &x);
+    let (_, pb_scalar) = reverse::pullback(
+        |v| {
+            let a = DMatrix::from_row_slice(n, n, &v[..n * n]);
+            let b = DVector::from_row_slice(&v[n * n..]);
+            vec![a.lu().solve(&b).unwrap().sum()]
+        },
+        &x,
+    );
+    assert_close(
+        &pb_block.apply(&[1.0]),
+        &pb_scalar.apply(&[1.0]),
+        1e-12,
+        "pullback",
+    );
+    let g = mixad::gradient(by_block, &x);
+    assert_close(&g, &pb_scalar.apply(&[1.0]), 1e-12, "gradient");
+}
+
+#[test]
+fn faer_and_vec_inputs_give_the_same_as_nalgebra() {
+    let x = P12;
+    let by_faer = |t: &[Var<f64>]| {
+        let a = faer::Mat::from_fn(3, 3, |i, j| general(t)[(i, j)]);
+        let b = faer::Col::from_fn(3, |i| t[9 + i]);
+        let y = linalg::solve(&a, &b).unwrap();
+        let p = linalg::matmul(&a, &a);
+        nonlinear(&y.to_row_major()) + linalg::sum(&p)
+    };
+    let by_nalgebra = |t: &[Var<f64>]| {
+        let a = general(t);
+        let y = linalg::solve(&a, &vec3(&t[9..])).unwrap();
+        nonlinear(y.as_slice()) + linalg::sum(&linalg::matmul(&a, &a))
+    };
+    assert_close(
+        &mixad::gradient(by_faer, x),
+        &mixad::gradient(by_nalgebra, x),
+        1e-14,
+        "faer vs nalgebra",
+    );
+    let v: Vec<f64> = vec![1.0, 2.0, 3.0];
+    assert_eq!(linalg::dot(&v, &v), 14.0);
+}
+
+#[test]
+fn failures_are_errors_and_shape_mistakes_panic_with_the_shapes() {
+    let not_spd = DMatrix::from_row_slice(2, 2, &[1.0, 2.0, 2.0, 1.0]);
+    assert_eq!(
+        linalg::cholesky(&not_spd).err(),
+        Some(BlockError::NotPositiveDefinite)
+    );
+    assert_eq!(
+        linalg::log_det_spd(&not_spd).err(),
+        Some(BlockError::NotPositiveDefinite)
+    );
+    let singular = DMatrix::from_row_slice(2, 2, &[1.0, 2.0, 2.0, 4.0]);
+    let b = DVector::from_row_slice(&[1.0, 1.0]);
+    assert_eq!(
+        linalg::solve(&singular, &b).err(),
+        Some(BlockError::Singular)
+    );
+    assert_eq!(linalg::inverse(&singular).err(), Some(BlockError::Singular));
+    let err = std::panic::catch_unwind(|| {
+        let a = DMatrix::<f64>::zeros(2, 3);
+        linalg::matvec(&a, &DVector::from_row_slice(&[1.0, 2.0]))
+    })
+    .expect_err("shape mismatch");
+    let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(
+        msg.contains("linalg::matvec: A is 2 × 3 but x has 2 entries"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_factorisation_failing_at_a_replay_point_re_records_and_the_function_sees_it() {
+    // f(t) = ln det [[1, t], [t, 1]] for |t| < 1, else 0 (the function handles the error).
+    let f = |v: &[Var<f64>]| {
+        let one = Var::constant(1.0);
+        let a = DMatrix::from_row_slice(2, 2, &[one, v[0], v[0], one]);
+        linalg::log_det_spd(&a).unwrap_or(Var::constant(0.0)) * v[1]
+    };
+    let mut rec = reverse::record(f, &[0.5, 1.0]);
+    let (y, g) = rec.value_and_gradient(&[0.2, 2.0]);
+    assert!((y - 2.0 * (1.0 - 0.04f64).ln()).abs() < 1e-15);
+    assert!((g[0] - 2.0 * (-2.0 * 0.2 / (1.0 - 0.04))).abs() < 1e-14);
+    assert_eq!(rec.rerecord_count(), 0);
+    let (y, g) = rec.value_and_gradient(&[1.5, 2.0]);
+    assert_eq!((y, g), (0.0, vec![0.0, 0.0]));
+    assert_eq!(rec.rerecord_count(), 1);
+}
