@@ -329,6 +329,29 @@ pub struct Saved<T> {
     pub extra: Vec<T>,
 }
 
+/// The entries as `f64` when `T` is `f64` (exactly), so the `f64` paths can hand the
+/// work to faer's blocked kernels; `None` for AD types, which run the generic loops.
+fn as_f64<T: Scalar>(x: &[T]) -> Option<Vec<f64>> {
+    (std::any::TypeId::of::<T>() == std::any::TypeId::of::<f64>())
+        .then(|| x.iter().map(|v| v.value_f64()).collect())
+}
+
+fn from_f64<T: Scalar>(x: impl IntoIterator<Item = f64>) -> Vec<T> {
+    x.into_iter().map(T::cst).collect()
+}
+
+fn faer_mat(a: &[f64], rows: usize, cols: usize) -> faer::Mat<f64> {
+    faer::Mat::from_fn(rows, cols, |i, j| a[i * cols + j])
+}
+
+fn row_major_of<T: Scalar>(m: faer::MatRef<'_, f64>) -> Vec<T> {
+    let (r, c) = (m.nrows(), m.ncols());
+    from_f64((0..r * c).map(|k| m[(k / c, k % c)]))
+}
+
+/// Below this many multiply-adds the generic loops beat converting to faer.
+const FAER_WORK: usize = 1 << 15;
+
 fn dot<T: Scalar>(a: &[T], b: &[T]) -> T {
     a.iter().zip(b).fold(T::zero(), |s, (&x, &y)| s + x * y)
 }
@@ -347,6 +370,11 @@ fn transpose<T: Scalar>(a: &[T], rows: usize, cols: usize) -> Vec<T> {
 
 /// `A B` for `A` (`r × k`), `B` (`k × c`).
 fn matmul<T: Scalar>(a: &[T], b: &[T], r: usize, k: usize, c: usize) -> Vec<T> {
+    if r * k * c >= FAER_WORK {
+        if let (Some(af), Some(bf)) = (as_f64(a), as_f64(b)) {
+            return row_major_of((faer_mat(&af, r, k) * faer_mat(&bf, k, c)).as_ref());
+        }
+    }
     let mut out = vec![T::zero(); r * c];
     for i in 0..r {
         for p in 0..k {
@@ -361,6 +389,11 @@ fn matmul<T: Scalar>(a: &[T], b: &[T], r: usize, k: usize, c: usize) -> Vec<T> {
 
 /// `Aᵀ B` for `A` (`r × k`), `B` (`r × c`): a `k × c` result.
 fn matmul_tn<T: Scalar>(a: &[T], b: &[T], r: usize, k: usize, c: usize) -> Vec<T> {
+    if r * k * c >= FAER_WORK {
+        if let (Some(af), Some(bf)) = (as_f64(a), as_f64(b)) {
+            return row_major_of((faer_mat(&af, r, k).transpose() * faer_mat(&bf, r, c)).as_ref());
+        }
+    }
     let mut out = vec![T::zero(); k * c];
     for i in 0..r {
         for p in 0..k {
@@ -375,6 +408,11 @@ fn matmul_tn<T: Scalar>(a: &[T], b: &[T], r: usize, k: usize, c: usize) -> Vec<T
 
 /// `A Bᵀ` for `A` (`r × k`), `B` (`c × k`): an `r × c` result.
 fn matmul_nt<T: Scalar>(a: &[T], b: &[T], r: usize, k: usize, c: usize) -> Vec<T> {
+    if r * k * c >= FAER_WORK {
+        if let (Some(af), Some(bf)) = (as_f64(a), as_f64(b)) {
+            return row_major_of((faer_mat(&af, r, k) * faer_mat(&bf, c, k).transpose()).as_ref());
+        }
+    }
     let mut out = vec![T::zero(); r * c];
     for i in 0..r {
         for j in 0..c {
@@ -418,6 +456,22 @@ fn add_sym<T: Scalar>(out: &mut [T], g: &[T], n: usize, s: T) {
 
 /// The Cholesky factor of the symmetric part of `a`.
 fn cholesky<T: Scalar>(a: &[T], n: usize) -> Result<Vec<T>, BlockError> {
+    if n * n * n >= FAER_WORK {
+        if let Some(af) = as_f64(a) {
+            let sym = faer::Mat::from_fn(n, n, |i, j| 0.5 * (af[i * n + j] + af[j * n + i]));
+            let llt = sym
+                .llt(faer::Side::Lower)
+                .map_err(|_| BlockError::NotPositiveDefinite)?;
+            let l = llt.L();
+            return Ok(from_f64((0..n * n).map(|k| {
+                if k % n > k / n {
+                    0.0
+                } else {
+                    l[(k / n, k % n)]
+                }
+            })));
+        }
+    }
     let half = T::cst(0.5);
     let mut l = vec![T::zero(); n * n];
     for j in 0..n {
@@ -443,26 +497,63 @@ fn cholesky<T: Scalar>(a: &[T], n: usize) -> Result<Vec<T>, BlockError> {
 }
 
 /// Solves `L Y = B` (or `Lᵀ Y = B` when `transposed`) for lower-triangular `L`, `B` of
-/// `cols` columns.
+/// `cols` columns. Works on whole rows of `Y`, so the inner loops are contiguous.
 fn lower_solve<T: Scalar>(l: &[T], b: &[T], n: usize, cols: usize, transposed: bool) -> Vec<T> {
+    if n * n * cols >= FAER_WORK {
+        if let (Some(lf), Some(bf)) = (as_f64(l), as_f64(b)) {
+            let lm = faer_mat(&lf, n, n);
+            let mut y = faer_mat(&bf, n, cols);
+            let par = faer::Par::Seq;
+            if transposed {
+                faer::linalg::triangular_solve::solve_upper_triangular_in_place(
+                    lm.transpose(),
+                    y.as_mut(),
+                    par,
+                );
+            } else {
+                faer::linalg::triangular_solve::solve_lower_triangular_in_place(
+                    lm.as_ref(),
+                    y.as_mut(),
+                    par,
+                );
+            }
+            return row_major_of(y.as_ref());
+        }
+    }
     let mut y = b.to_vec();
-    for c in 0..cols {
-        if !transposed {
-            for i in 0..n {
-                let mut s = y[i * cols + c];
-                for k in 0..i {
-                    s -= l[i * n + k] * y[k * cols + c];
-                }
-                y[i * cols + c] = s / l[i * n + i];
-            }
+    let order: Vec<usize> = if transposed {
+        (0..n).rev().collect()
+    } else {
+        (0..n).collect()
+    };
+    for &i in &order {
+        let (done, rest) = if transposed {
+            let (head, tail) = y.split_at_mut((i + 1) * cols);
+            (tail, &mut head[i * cols..])
         } else {
-            for i in (0..n).rev() {
-                let mut s = y[i * cols + c];
-                for k in i + 1..n {
-                    s -= l[k * n + i] * y[k * cols + c];
-                }
-                y[i * cols + c] = s / l[i * n + i];
+            let (head, tail) = y.split_at_mut(i * cols);
+            (head, &mut tail[..cols])
+        };
+        // Row i minus the contributions of the rows already solved.
+        let solved = if transposed { i + 1..n } else { 0..i };
+        for k in solved {
+            let coef = if transposed {
+                l[k * n + i]
+            } else {
+                l[i * n + k]
+            };
+            let offset = if transposed {
+                (k - i - 1) * cols
+            } else {
+                k * cols
+            };
+            for (r, &yk) in rest.iter_mut().zip(&done[offset..offset + cols]) {
+                *r -= coef * yk;
             }
+        }
+        let inv = T::one() / l[i * n + i];
+        for r in rest.iter_mut() {
+            *r *= inv;
         }
     }
     y
@@ -521,49 +612,58 @@ impl<T: Scalar> Lu<T> {
     fn solve(&self, b: &[T], cols: usize, transposed: bool) -> Vec<T> {
         let n = self.n;
         let lu = &self.lu;
-        let mut y = vec![T::zero(); n * cols];
+        // Row operations on Y: row i -= coef · row k, then row i *= scale.
+        let row_sub = |y: &mut [T], i: usize, k: usize, coef: T| {
+            let (dst, src) = if i > k {
+                let (head, tail) = y.split_at_mut(i * cols);
+                (&mut tail[..cols], &head[k * cols..(k + 1) * cols])
+            } else {
+                let (head, tail) = y.split_at_mut(k * cols);
+                (&mut head[i * cols..(i + 1) * cols], &tail[..cols])
+            };
+            for (d, &s) in dst.iter_mut().zip(src) {
+                *d -= coef * s;
+            }
+        };
+        let row_scale = |y: &mut [T], i: usize, scale: T| {
+            for v in &mut y[i * cols..(i + 1) * cols] {
+                *v *= scale;
+            }
+        };
         if !transposed {
             // L U x = P b.
+            let mut y = vec![T::zero(); n * cols];
             for i in 0..n {
                 y[i * cols..(i + 1) * cols]
                     .copy_from_slice(&b[self.perm[i] * cols..(self.perm[i] + 1) * cols]);
             }
-            for c in 0..cols {
-                for i in 0..n {
-                    let mut s = y[i * cols + c];
-                    for k in 0..i {
-                        s -= lu[i * n + k] * y[k * cols + c];
-                    }
-                    y[i * cols + c] = s;
+            for i in 0..n {
+                for k in 0..i {
+                    row_sub(&mut y, i, k, lu[i * n + k]);
                 }
-                for i in (0..n).rev() {
-                    let mut s = y[i * cols + c];
-                    for k in i + 1..n {
-                        s -= lu[i * n + k] * y[k * cols + c];
-                    }
-                    y[i * cols + c] = s / lu[i * n + i];
+            }
+            for i in (0..n).rev() {
+                for k in i + 1..n {
+                    row_sub(&mut y, i, k, lu[i * n + k]);
                 }
+                row_scale(&mut y, i, T::one() / lu[i * n + i]);
             }
             y
         } else {
             // Aᵀ = Uᵀ Lᵀ P: solve Uᵀ z = b, Lᵀ w = z, x = Pᵀ w.
             let mut z = b.to_vec();
-            for c in 0..cols {
-                for i in 0..n {
-                    let mut s = z[i * cols + c];
-                    for k in 0..i {
-                        s -= lu[k * n + i] * z[k * cols + c];
-                    }
-                    z[i * cols + c] = s / lu[i * n + i];
+            for i in 0..n {
+                for k in 0..i {
+                    row_sub(&mut z, i, k, lu[k * n + i]);
                 }
-                for i in (0..n).rev() {
-                    let mut s = z[i * cols + c];
-                    for k in i + 1..n {
-                        s -= lu[k * n + i] * z[k * cols + c];
-                    }
-                    z[i * cols + c] = s;
+                row_scale(&mut z, i, T::one() / lu[i * n + i]);
+            }
+            for i in (0..n).rev() {
+                for k in i + 1..n {
+                    row_sub(&mut z, i, k, lu[k * n + i]);
                 }
             }
+            let mut y = vec![T::zero(); n * cols];
             for i in 0..n {
                 y[self.perm[i] * cols..(self.perm[i] + 1) * cols]
                     .copy_from_slice(&z[i * cols..(i + 1) * cols]);
