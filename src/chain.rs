@@ -137,25 +137,69 @@ pub trait Chain: Copy + Send + Sync + 'static {
 /// A custom rule's level-`k` values and level-`k + 1` partials at an engine's primal type.
 pub(crate) struct CustomParts<P> {
     /// `DᵏF` at the primals (`m·nᵏ` entries).
-    pub(crate) values: Vec<P>,
+    pub(crate) values: Buf<P>,
     /// `Dᵏ⁺¹F` at the primals, or `None` when every operand is constant (no derivative is
     /// needed, so none is asked of the rule).
-    pub(crate) partials: Option<Vec<P>>,
+    pub(crate) partials: Option<Buf<P>>,
 }
 
 impl<P: Scalar> CustomParts<P> {
     /// Evaluates the rule one level down from `x`.
     pub(crate) fn new<S: Chain<Primal = P>>(rule: &CustomRule, k: usize, x: &[S]) -> Self {
-        let primals: Vec<P> = x.iter().map(Chain::primal).collect();
-        let mut values = vec![P::zero(); rule.level_len(k)];
+        let mut primals = Buf::zeros(x.len());
+        for (p, v) in primals.iter_mut().zip(x) {
+            *p = v.primal();
+        }
+        let mut values = Buf::zeros(rule.level_len(k));
         P::custom_level(rule, k, &primals, &mut values);
         let partials = if x.iter().all(Chain::is_constant) {
             None
         } else {
-            let mut d = vec![P::zero(); rule.level_len(k + 1)];
+            let mut d = Buf::zeros(rule.level_len(k + 1));
             P::custom_level(rule, k + 1, &primals, &mut d);
             Some(d)
         };
         CustomParts { values, partials }
+    }
+}
+
+/// Entries kept inline by [`Buf`].
+const INLINE: usize = 4;
+
+/// A scratch buffer of scalars on the stack up to [`INLINE`] entries (a small custom
+/// rule's operands and partials), on the heap beyond: custom-rule calls of small rules
+/// allocate nothing.
+pub(crate) enum Buf<P> {
+    Inline([P; INLINE], usize),
+    Heap(Vec<P>),
+}
+
+impl<P: Scalar> Buf<P> {
+    /// `len` zeros.
+    pub(crate) fn zeros(len: usize) -> Self {
+        if len <= INLINE {
+            Buf::Inline([P::zero(); INLINE], len)
+        } else {
+            Buf::Heap(vec![P::zero(); len])
+        }
+    }
+}
+
+impl<P> std::ops::Deref for Buf<P> {
+    type Target = [P];
+    fn deref(&self) -> &[P] {
+        match self {
+            Buf::Inline(a, len) => &a[..*len],
+            Buf::Heap(v) => v,
+        }
+    }
+}
+
+impl<P> std::ops::DerefMut for Buf<P> {
+    fn deref_mut(&mut self) -> &mut [P] {
+        match self {
+            Buf::Inline(a, len) => &mut a[..*len],
+            Buf::Heap(v) => v,
+        }
     }
 }

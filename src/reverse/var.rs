@@ -364,7 +364,7 @@ impl<T: TapeScalar> Chain for Var<T> {
     fn custom_level(rule: &CustomRule, k: usize, x: &[Self], out: &mut [Self]) {
         let parts = CustomParts::new(rule, k, x);
         let Some(d) = &parts.partials else {
-            for (o, &v) in out.iter_mut().zip(&parts.values) {
+            for (o, &v) in out.iter_mut().zip(parts.values.iter()) {
                 *o = Var::constant(v);
             }
             return;
