@@ -578,3 +578,30 @@ fn generic_pullback_vector_rule_matches_the_same_code_differentiated_directly() 
         assert!(report.passed(), "{report}");
     }
 }
+
+#[test]
+fn recording_of_a_derivative_through_a_rule_replays_at_the_higher_level() {
+    // Inside the recording the rule is applied at Dual<Var<f64>>, so the tape holds calls at
+    // level 0 (the value) and level 1 (the derivative): the replay must use both.
+    let rule = erf_generic();
+    let f =
+        |v: &[Var<f64>]| forward::derivative(|t| rule.call1(t * Dual::constant(v[1])), v[0]) * v[0];
+    // g(a, b) = b·erf′(ab)·a
+    let want = |a: f64, b: f64| {
+        let ab = a * b;
+        vec![
+            b * erf1(ab) + a * b * b * erf2(ab),
+            a * erf1(ab) + a * a * b * erf2(ab),
+        ]
+    };
+    let mut rec = reverse::record(f, &[0.2, 0.9]);
+    for p in [[0.5, 1.3], [-0.7, 0.4]] {
+        let (_, g) = rec.value_and_gradient(&p);
+        assert_close(&g, &want(p[0], p[1]), 1e-14, "replayed level-1 call");
+    }
+    assert_eq!(rec.rerecord_count(), 0);
+    let h = mixad::hessian(f, &[0.5, 1.3]);
+    let report = check::check_hessian(f, &[0.5, 1.3]);
+    assert!(report.passed(), "{report}");
+    assert_eq!(h[(0, 1)], h[(1, 0)]);
+}
