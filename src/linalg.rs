@@ -51,13 +51,17 @@ pub trait Matrix<S>: Sized {
     fn from_row_major(rows: usize, cols: usize, data: Vec<S>) -> Self;
 }
 
+/// The entries of a `rows × cols` matrix read by `get(i, j)`, row by row.
+fn row_major<S>((rows, cols): (usize, usize), get: impl Fn(usize, usize) -> S) -> Vec<S> {
+    (0..rows * cols).map(|k| get(k / cols, k % cols)).collect()
+}
+
 impl<S: Scalar> Matrix<S> for nalgebra::DMatrix<S> {
     fn shape(&self) -> (usize, usize) {
         (self.nrows(), self.ncols())
     }
     fn to_row_major(&self) -> Vec<S> {
-        let (r, c) = self.shape();
-        (0..r * c).map(|k| self[(k / c, k % c)]).collect()
+        row_major(self.shape(), |i, j| self[(i, j)])
     }
     fn from_row_major(rows: usize, cols: usize, data: Vec<S>) -> Self {
         nalgebra::DMatrix::from_row_slice(rows, cols, &data)
@@ -82,8 +86,7 @@ impl<S: Scalar> Matrix<S> for faer::Mat<S> {
         (self.nrows(), self.ncols())
     }
     fn to_row_major(&self) -> Vec<S> {
-        let (r, c) = self.shape();
-        (0..r * c).map(|k| self[(k / c, k % c)]).collect()
+        row_major(self.shape(), |i, j| self[(i, j)])
     }
     fn from_row_major(rows: usize, cols: usize, data: Vec<S>) -> Self {
         faer::Mat::from_fn(rows, cols, |i, j| data[i * cols + j])

@@ -387,39 +387,15 @@ fn matmul<T: Scalar>(a: &[T], b: &[T], r: usize, k: usize, c: usize) -> Vec<T> {
     out
 }
 
-/// `Aᵀ B` for `A` (`r × k`), `B` (`r × c`): a `k × c` result.
+/// `Aᵀ B` for `A` (`r × k`), `B` (`r × c`): a `k × c` result (an `O(rk)` transpose, then
+/// [`matmul`]).
 fn matmul_tn<T: Scalar>(a: &[T], b: &[T], r: usize, k: usize, c: usize) -> Vec<T> {
-    if r * k * c >= FAER_WORK {
-        if let (Some(af), Some(bf)) = (as_f64(a), as_f64(b)) {
-            return row_major_of((faer_mat(&af, r, k).transpose() * faer_mat(&bf, r, c)).as_ref());
-        }
-    }
-    let mut out = vec![T::zero(); k * c];
-    for i in 0..r {
-        for p in 0..k {
-            let aip = a[i * k + p];
-            for j in 0..c {
-                out[p * c + j] += aip * b[i * c + j];
-            }
-        }
-    }
-    out
+    matmul(&transpose(a, r, k), b, k, r, c)
 }
 
 /// `A Bᵀ` for `A` (`r × k`), `B` (`c × k`): an `r × c` result.
 fn matmul_nt<T: Scalar>(a: &[T], b: &[T], r: usize, k: usize, c: usize) -> Vec<T> {
-    if r * k * c >= FAER_WORK {
-        if let (Some(af), Some(bf)) = (as_f64(a), as_f64(b)) {
-            return row_major_of((faer_mat(&af, r, k) * faer_mat(&bf, c, k).transpose()).as_ref());
-        }
-    }
-    let mut out = vec![T::zero(); r * c];
-    for i in 0..r {
-        for j in 0..c {
-            out[i * c + j] = dot(&a[i * k..(i + 1) * k], &b[j * k..(j + 1) * k]);
-        }
-    }
-    out
+    matmul(a, &transpose(b, c, k), r, k, c)
 }
 
 /// `out += s · u vᵀ`.
