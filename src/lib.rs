@@ -27,11 +27,15 @@
 //! - [`nested`]: modes inside modes.
 //! - [`hessian`](mod@hessian): Hessians and Hessian-vector products.
 //! - [`check`]: derivatives (mixad's or hand-written) against finite differences.
+//! - `argmin` (cargo feature `argmin`): argmin's solvers on a cost written once as generic
+//!   code, with mixad's gradients and Hessians.
 //!
 //! `docs/ARCHITECTURE.md` in the repository draws the whole map.
 
 #![warn(missing_docs)]
 
+#[cfg(feature = "argmin")]
+pub mod argmin;
 pub mod chain;
 pub mod check;
 #[doc(hidden)]
