@@ -28,11 +28,15 @@
 //! - [`hessian`](mod@hessian): Hessians and Hessian-vector products.
 //! - [`linalg`]: matrix operations on AD numbers as single block operations.
 //! - [`check`]: derivatives (mixad's or hand-written) against finite differences.
+//! - `argmin` (cargo feature `argmin`): argmin's solvers on a cost written once as generic
+//!   code, with mixad's gradients and Hessians.
 //!
 //! `docs/ARCHITECTURE.md` in the repository draws the whole map.
 
 #![warn(missing_docs)]
 
+#[cfg(feature = "argmin")]
+pub mod argmin;
 pub mod chain;
 pub mod check;
 #[doc(hidden)]
