@@ -134,6 +134,9 @@ pub enum Rhs {
     Slot(usize),
     /// A constant.
     Const(f64),
+    /// No comparison: the condition is the predicate `v[a].is_sign_negative()` (a
+    /// decision a recording guards by inspecting the value); the `Cmp` is unused.
+    SignNegative,
 }
 
 /// A statement.
@@ -317,6 +320,18 @@ fn exec<T: Scalar>(s: &Stmt, v: &mut Vec<T>, tr: &mut Trace) {
             let b = match rhs {
                 Rhs::Slot(j) => v[j % len],
                 Rhs::Const(k) => c(*k),
+                Rhs::SignNegative => {
+                    let negative = Float::is_sign_negative(a);
+                    tr.flow.push(Some(if a.value_f64().is_sign_negative() {
+                        Ordering::Less
+                    } else {
+                        Ordering::Greater
+                    }));
+                    for s in if negative { then } else { els } {
+                        exec(s, v, tr);
+                    }
+                    return;
+                }
             };
             tr.flow.push(a.value_f64().partial_cmp(&b.value_f64()));
             let holds = match cmp {
@@ -674,11 +689,12 @@ fn show_block(
                     Cmp::Gt => ">",
                     Cmp::Ge => ">=",
                 };
-                let rhs = match rhs {
-                    Rhs::Slot(j) => format!("v[{}]", j % *len),
-                    Rhs::Const(k) => format!("c::<T>({k:?})"),
-                };
-                writeln!(f, "{pad}if v[{}] {cmp} {rhs} {{", a % *len)?;
+                let a = a % *len;
+                match rhs {
+                    Rhs::Slot(j) => writeln!(f, "{pad}if v[{a}] {cmp} v[{}] {{", j % *len)?,
+                    Rhs::Const(k) => writeln!(f, "{pad}if v[{a}] {cmp} c::<T>({k:?}) {{")?,
+                    Rhs::SignNegative => writeln!(f, "{pad}if Float::is_sign_negative(v[{a}]) {{")?,
+                }
                 show_block(f, then, len, depth + 1)?;
                 writeln!(f, "{pad}}} else {{")?;
                 show_block(f, els, len, depth + 1)?;
@@ -854,8 +870,9 @@ fn cmp() -> impl Strategy<Value = Cmp> {
 
 fn rhs() -> impl Strategy<Value = Rhs> {
     prop_oneof![
-        slot().prop_map(Rhs::Slot),
-        quarter(-8, 8).prop_map(Rhs::Const)
+        4 => slot().prop_map(Rhs::Slot),
+        4 => quarter(-8, 8).prop_map(Rhs::Const),
+        1 => Just(Rhs::SignNegative),
     ]
 }
 
