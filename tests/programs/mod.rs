@@ -1,6 +1,6 @@
 //! Random programs for differential testing: a small language of straight-line code,
 //! in-place updates of a `Vec`, `if`s and data-dependent loops over every rule in
-//! `mixad::rules`, with an interpreter generic over [`Scalar`], a proptest generator, and a
+//! `mixad::rules`, with an interpreter generic over `num_traits::Float`, a proptest generator, and a
 //! `Display` that prints a program as the Rust function it stands for.
 //!
 //! Every program reads its inputs into `v: Vec<T>`; top-level statements push new values or
@@ -17,17 +17,19 @@
 // Each test crate uses only part of this module.
 #![allow(dead_code)]
 
+pub mod checks;
+
 use std::cmp::Ordering;
 use std::fmt;
 
 use mixad::rules::{Binary, Unary};
-use mixad::Scalar;
 use num_traits::Float;
 use proptest::prelude::*;
 
-/// The constant `v` at type `T` (printed as `c(v)`).
-pub fn c<T: Scalar>(v: f64) -> T {
-    T::cst(v)
+/// The constant `v` at type `T` (printed as `c::<T>(v)`, with
+/// `fn c<T: Float>(v: f64) -> T { T::cst(v) }`; the interpreter asks only for `Float`).
+pub fn c<T: Float>(v: f64) -> T {
+    T::from(v).expect("every Float converts from f64")
 }
 
 /// How an operand is mapped into its operation's domain before the operation.
@@ -46,7 +48,7 @@ pub enum Dom {
 }
 
 impl Dom {
-    fn apply<T: Scalar>(self, a: T) -> T {
+    fn apply<T: Float>(self, a: T) -> T {
         match self {
             Dom::Any => a,
             Dom::Above(b) => c::<T>(b) + a * a,
@@ -195,25 +197,46 @@ pub struct Trace {
     /// `hypot` at the origin, `ln` at 0, …); finite differences are unreliable near one.
     pub margin: f64,
     /// Some operand sat exactly where its operation's derivative is undefined (NaN or
-    /// infinite by convention: `atan2(0, 0)`, `cbrt(0)`, …). Modes may legitimately differ
-    /// there in how `0 · NaN` comes out.
+    /// infinite by convention: `atan2(0, 0)`, `cbrt(0)`, …), where modes may legitimately
+    /// differ in how `0 · NaN` comes out; or a branch tested the sign of a zero.
     pub undefined: bool,
     /// Largest magnitude of any value computed on the way. Where it dwarfs the output,
     /// derivatives are differences of large terms and carry their rounding errors.
     pub peak: f64,
     /// Every operand of a rule (after its domain map), in order.
     pub args: Vec<f64>,
+    /// Whether values are looked at (only at `f64`: at an AD type, `to_f64` would itself
+    /// be a decision a recording guards).
+    on: bool,
 }
 
 impl Trace {
-    fn new() -> Self {
+    /// A trace that looks at nothing (for evaluations at AD types).
+    fn off() -> Self {
         Trace {
+            on: false,
+            ..Trace::on()
+        }
+    }
+
+    fn on() -> Self {
+        Trace {
+            on: true,
             flow: Vec::new(),
             pieces: Vec::new(),
             margin: f64::INFINITY,
             undefined: false,
             peak: 0.0,
             args: Vec::new(),
+        }
+    }
+
+    /// The `f64` value of `a` when this trace looks (else 0).
+    fn see<T: Float>(&self, a: T) -> f64 {
+        if self.on {
+            a.to_f64().unwrap_or(f64::NAN)
+        } else {
+            0.0
         }
     }
 
@@ -255,19 +278,19 @@ impl Trace {
 
 impl Program {
     /// The program's value at `x`, at any scalar type.
-    pub fn run<T: Scalar>(&self, x: &[T]) -> T {
-        self.run_traced(x, &mut Trace::new())
+    pub fn run<T: Float>(&self, x: &[T]) -> T {
+        self.run_traced(x, &mut Trace::off())
     }
 
     /// The value and what was decided on the way.
     pub fn trace(&self, x: &[f64]) -> (f64, Trace) {
-        let mut trace = Trace::new();
+        let mut trace = Trace::on();
         let y = self.run_traced(x, &mut trace);
         (y, trace)
     }
 
     /// [`Program::run`], recording decisions in `trace`.
-    pub fn run_traced<T: Scalar>(&self, x: &[T], trace: &mut Trace) -> T {
+    fn run_traced<T: Float>(&self, x: &[T], trace: &mut Trace) -> T {
         assert_eq!(x.len(), self.n, "program of {} inputs", self.n);
         let mut v: Vec<T> = x.to_vec();
         for s in &self.body {
@@ -291,7 +314,7 @@ impl Program {
     }
 }
 
-fn exec<T: Scalar>(s: &Stmt, v: &mut Vec<T>, tr: &mut Trace) {
+fn exec<T: Float>(s: &Stmt, v: &mut Vec<T>, tr: &mut Trace) {
     let len = v.len();
     match s {
         Stmt::Push(e) => {
@@ -303,11 +326,13 @@ fn exec<T: Scalar>(s: &Stmt, v: &mut Vec<T>, tr: &mut Trace) {
             let i = i % len;
             match op {
                 Assign::Set => v[i] = y,
-                Assign::Add => v[i] += y,
-                Assign::Sub => v[i] -= y,
-                Assign::Mul => v[i] *= y,
+                // `v[i] op= y` for AD numbers (`Float` has no `AddAssign`).
+                Assign::Add => v[i] = v[i] + y,
+                Assign::Sub => v[i] = v[i] - y,
+                Assign::Mul => v[i] = v[i] * y,
             }
-            tr.peak = tr.peak.max(v[i].value_f64().abs());
+            let seen = tr.see(v[i]);
+            tr.peak = tr.peak.max(seen.abs());
         }
         Stmt::If {
             a,
@@ -322,7 +347,11 @@ fn exec<T: Scalar>(s: &Stmt, v: &mut Vec<T>, tr: &mut Trace) {
                 Rhs::Const(k) => c(*k),
                 Rhs::SignNegative => {
                     let negative = Float::is_sign_negative(a);
-                    tr.flow.push(Some(if a.value_f64().is_sign_negative() {
+                    let seen = tr.see(a);
+                    // The sign of a zero is not a value every type agrees on: f64's
+                    // `max(-0.0, 0.0)` may give either, mixad's tie rule gives `+0`.
+                    tr.undefined |= seen == 0.0;
+                    tr.flow.push(Some(if seen.is_sign_negative() {
                         Ordering::Less
                     } else {
                         Ordering::Greater
@@ -333,7 +362,8 @@ fn exec<T: Scalar>(s: &Stmt, v: &mut Vec<T>, tr: &mut Trace) {
                     return;
                 }
             };
-            tr.flow.push(a.value_f64().partial_cmp(&b.value_f64()));
+            let (x, y) = (tr.see(a), tr.see(b));
+            tr.flow.push(x.partial_cmp(&y));
             let holds = match cmp {
                 Cmp::Lt => a < b,
                 Cmp::Le => a <= b,
@@ -354,38 +384,39 @@ fn exec<T: Scalar>(s: &Stmt, v: &mut Vec<T>, tr: &mut Trace) {
             let s = s % len;
             let mut k = 0;
             while k < *max && {
-                tr.flow
-                    .push(v[s].value_f64().partial_cmp(&c::<f64>(*bound)));
+                let seen = tr.see(v[s]);
+                tr.flow.push(seen.partial_cmp(bound));
                 v[s] < c(*bound)
             } {
                 for st in body {
                     exec(st, v, tr);
                 }
-                v[s] += c(*step);
+                v[s] = v[s] + c(*step);
                 k += 1;
             }
         }
     }
 }
 
-fn eval<T: Scalar>(e: &Expr, v: &[T], tr: &mut Trace) -> T {
+fn eval<T: Float>(e: &Expr, v: &[T], tr: &mut Trace) -> T {
     let len = v.len();
     let y = match *e {
         Expr::Un(op, a) => unary(op, v[a % len], tr),
         Expr::Bin(op, a, b) => binary(op, v[a % len], v[b % len], tr),
     };
-    tr.peak = tr.peak.max(y.value_f64().abs());
+    let seen = tr.see(y);
+    tr.peak = tr.peak.max(seen.abs());
     y
 }
 
-fn unary<T: Scalar>(op: UnOp, a: T, tr: &mut Trace) -> T {
+fn unary<T: Float>(op: UnOp, a: T, tr: &mut Trace) -> T {
     let (u, dom) = match op {
         UnOp::Neg => return -a,
         UnOp::Affine(m, s) => return a * c(m) + c(s),
         UnOp::Rule(u, dom) => (u, dom),
     };
     let a = dom.apply(a);
-    let x = a.value_f64();
+    let x = tr.see(a);
     tr.args.push(x);
     match u {
         Unary::Recip | Unary::Cbrt | Unary::Ln | Unary::Log2 | Unary::Log10 | Unary::Sqrt => {
@@ -439,18 +470,19 @@ fn unary<T: Scalar>(op: UnOp, a: T, tr: &mut Trace) -> T {
     }
 }
 
-fn binary<T: Scalar>(op: BinOp, a: T, b: T, tr: &mut Trace) -> T {
+fn binary<T: Float>(op: BinOp, a: T, b: T, tr: &mut Trace) -> T {
     let (r, da, db) = match op {
         BinOp::Add => return a + b,
         BinOp::Sub => return a - b,
         BinOp::AbsSub => {
-            tr.sign(a.value_f64() - b.value_f64());
+            let (x, y) = (tr.see(a), tr.see(b));
+            tr.sign(x - y);
             return Float::abs_sub(a, b);
         }
         BinOp::Rule(r, da, db) => (r, da, db),
     };
     let (a, b) = (da.apply(a), db.apply(b));
-    let (x, y) = (a.value_f64(), b.value_f64());
+    let (x, y) = (tr.see(a), tr.see(b));
     tr.args.extend([x, y]);
     match r {
         Binary::Div => tr.near(y),
@@ -720,7 +752,7 @@ fn show_block(
     Ok(())
 }
 
-/// The program as a Rust function (with `fn c<T: Scalar>(v: f64) -> T { T::cst(v) }`).
+/// The program as a Rust function (with `fn c<T: Float>(v: f64) -> T { T::cst(v) }`).
 impl fmt::Display for Program {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "fn program<T: Scalar>(x: &[T]) -> T {{")?;
