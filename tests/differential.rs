@@ -1,22 +1,26 @@
 //! Differential testing: random programs (see `programs/mod.rs`) differentiated in every
-//! mode must agree with each other, with finite differences, and across replays.
+//! mode must agree with each other, with finite differences, and across replays. The
+//! properties themselves are in `programs/checks.rs`.
 //!
 //! Properties, each its own test:
-//! - [`modes_agree`]: value at `f64`; the gradient by forward mode at every chunk size, by
-//!   reverse mode, and by a recording replayed; the Hessian serial and parallel at several
-//!   chunk sizes, by `hvp`, and nested (forward over forward, forward over reverse, reverse
-//!   over forward, reverse over reverse) all agree to a tight tolerance, and the Hessian is
-//!   exactly symmetric.
-//! - [`finite_differences_agree`]: gradient and Hessian against `mixad::check`'s
-//!   Richardson-extrapolated differences, when every point of the stencil lies on the same
-//!   smooth piece as `x`.
-//! - [`replay_never_stale`]: a recording (and a prepared Hessian) replayed at a second
-//!   point gives what a fresh recording there gives; it re-records exactly when a
-//!   comparison went the other way.
+//! - `modes_agree`: value at `f64`; the gradient by forward mode at every chunk size, by
+//!   reverse mode, and by a recording; the Hessian serial and on two threads at several
+//!   chunk sizes, by `hvp` (plain and prepared), and nested (forward over forward, forward
+//!   over reverse, reverse over forward, reverse over reverse, reverse over translated
+//!   forward) all agree to a tight tolerance, and every Hessian is exactly symmetric.
+//! - `finite_differences_agree`: gradient and Hessian against `mixad::check`'s
+//!   Richardson-extrapolated differences at two steps, when every point of the stencils
+//!   lies on the same smooth piece as `x`.
+//! - `replay_never_stale`: a recording, a prepared Hessian (serial and on two threads) and
+//!   recordings of a derivative, replayed at a second point and back, give what a fresh
+//!   evaluation gives; they re-record exactly when a branch went the other way.
+//! - `generator_covers_its_ground`: the generator draws every rule, and most cases pass
+//!   each property's filters (none of the above is vacuous).
 //!
 //! A failure prints the shrunk program as a Rust function and the points. Keep it as a
-//! regression test in `differential_regressions.rs`. Set `MIXAD_PROPTEST_CASES` to run more
-//! cases (a soak run): `MIXAD_PROPTEST_CASES=20000 cargo test --release --test differential`.
+//! regression test in `differential_regressions.rs`. `MIXAD_PROPTEST_CASES` sets the
+//! number of cases of every property (a soak run):
+//! `MIXAD_PROPTEST_CASES=50000 cargo test --release --test differential`.
 
 mod programs;
 
@@ -66,20 +70,31 @@ fn config(default: u32) -> Config {
 /// Largest statement count of a generated program.
 const LEN: usize = 12;
 
+// Default case counts, sized for CI: about 15 s of the suite on two cores (modes are the
+// dearest, ~2 ms a case). MIXAD_PROPTEST_CASES overrides all three for a soak run.
+
 proptest! {
-    #![proptest_config(config(64))]
+    #![proptest_config(config(6_000))]
 
     /// Every mode of differentiation gives the same value, gradient and Hessian.
     #[test]
     fn modes_agree(c in case(LEN)) {
         check_modes(&c)?;
     }
+}
+
+proptest! {
+    #![proptest_config(config(12_000))]
 
     /// Gradients and Hessians match finite differences on smooth pieces.
     #[test]
     fn finite_differences_agree(c in case(LEN)) {
         check_differences(&c)?;
     }
+}
+
+proptest! {
+    #![proptest_config(config(10_000))]
 
     /// Replayed recordings are never stale.
     #[test]
