@@ -68,7 +68,7 @@ fn config(default: u32) -> Config {
 }
 
 /// Largest statement count of a generated program.
-const LEN: usize = 12;
+const LEN: usize = 20;
 
 // Default case counts, sized for CI: about 15 s of the suite on two cores (modes are the
 // dearest, ~2 ms a case). MIXAD_PROPTEST_CASES overrides all three for a soak run.

@@ -429,18 +429,19 @@ pub fn check_replay(c: &Case) -> Result<(), TestCaseError> {
     // inner comparisons reach the outer recording's guards through the primal values.
     let inner_rev = |xo: &[Var<f64>]| reverse::gradient(|xi: &[Var<Var<f64>>]| p.run(xi), xo)[0];
     let inner_fwd = |xo: &[Var<f64>]| fwd_grad(|xi: &[Dual<Var<f64>>]| p.run(xi), xo)[0];
-    let fresh = reverse::gradient(inner_rev, x2);
-    prop_assume!(all_finite(&fresh));
+    let fresh_rev = reverse::gradient(inner_rev, x2);
+    let fresh_fwd = reverse::gradient(inner_fwd, x2);
+    prop_assume!(all_finite(&fresh_rev) && all_finite(&fresh_fwd));
     let mut rec_rev = reverse::record(inner_rev, x);
     let mut rec_fwd = reverse::record(inner_fwd, x);
-    for (what, rec) in [
-        ("inner reverse", rec_rev.gradient(x2)),
-        ("inner forward", rec_fwd.gradient(x2)),
+    for (what, rec, fresh) in [
+        ("inner reverse", rec_rev.gradient(x2), fresh_rev),
+        ("inner forward", rec_fwd.gradient(x2), fresh_fwd),
     ] {
         assert_vec(
             &rec,
             &fresh,
-            1e-12,
+            1e-14,
             &format!("recorded gradient of ∂f/∂x₀ by {what}, replayed"),
         )?;
     }
