@@ -1,7 +1,8 @@
 //! Random programs for differential testing: a small language of straight-line code,
 //! in-place updates of a `Vec`, `if`s and data-dependent loops over every rule in
-//! `mixad::rules`, with an interpreter generic over `num_traits::Float`, a proptest generator, and a
-//! `Display` that prints a program as the Rust function it stands for.
+//! `mixad::rules`, with an interpreter generic over `num_traits::Float`, a proptest
+//! generator, and a `Display` that prints a program as the Rust function it stands for
+//! (the printed function compiles and computes the same values, bit for bit).
 //!
 //! Every program reads its inputs into `v: Vec<T>`; top-level statements push new values or
 //! update `v` in place; blocks (`if`, `while`) only update in place, so `v` has the same
@@ -9,10 +10,16 @@
 //! are used, so a program stays valid whatever the shrinker removes.
 //!
 //! Domains are guarded by construction ([`Dom`]): `ln` sees `b + a²`, `asin` sees
-//! `k·sin(a)` with `k < 1`, `exp` sees `k·tanh(a)`, and so on. What remains are the
-//! legitimate kinks (`abs`, `max`/`min`, rounding, `%`, `atan2`'s cut, every comparison):
-//! the interpreter reports each decision in a [`Trace`], so a test can tell whether two
-//! points lie on the same smooth piece.
+//! `k·sin(a)` with `k < 1`, `tan` sees `k·tanh(a)` with `k < π/2`, and so on (`exp` and
+//! `sinh` sometimes see their operand raw; overflowing cases are skipped). What remains
+//! are the legitimate kinks (`abs`, `max`/`min`, rounding, `%`, `atan2`'s cut, every
+//! comparison): the interpreter reports each decision in a [`Trace`], so a test can tell
+//! whether two points lie on the same smooth piece.
+//!
+//! Not generated: `f32`, multi-output functions (Jacobians, `vjp`), third-order nestings,
+//! conversions of a value to a plain number (`to_f64`, which re-records at every point by
+//! design), NaN or infinite inputs, and operands exactly at a rule's singularity (domains
+//! keep them away; the few that land there are skipped).
 
 // Each test crate uses only part of this module.
 #![allow(dead_code)]
