@@ -274,7 +274,24 @@ where
 ///
 /// # Panics
 /// If `hessian` does not return `n²` entries.
-pub fn check_hessian_of<G, H>(mut gradient: G, hessian: H, x: &[f64]) -> CheckReport
+pub fn check_hessian_of<G, H>(gradient: G, hessian: H, x: &[f64]) -> CheckReport
+where
+    G: FnMut(&[f64]) -> Vec<f64>,
+    H: FnOnce(&[f64]) -> Vec<f64>,
+{
+    check_hessian_of_with(gradient, hessian, x, CheckOptions::default())
+}
+
+/// [`check_hessian_of`] with explicit options.
+///
+/// # Panics
+/// If `hessian` does not return `n²` entries.
+pub fn check_hessian_of_with<G, H>(
+    mut gradient: G,
+    hessian: H,
+    x: &[f64],
+    options: CheckOptions,
+) -> CheckReport
 where
     G: FnMut(&[f64]) -> Vec<f64>,
     H: FnOnce(&[f64]) -> Vec<f64>,
@@ -288,13 +305,7 @@ where
         claimed.len(),
         n * n
     );
-    compare_matrix(
-        "Hessian",
-        &mut gradient,
-        &claimed,
-        x,
-        CheckOptions::default(),
-    )
+    compare_matrix("Hessian", &mut gradient, &claimed, x, options)
 }
 
 /// mixad's Jacobian of `f: Rⁿ → Rᵐ` against finite differences of `f`'s values.
