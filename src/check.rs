@@ -350,7 +350,8 @@ fn compare_matrix(
 /// Every derivative order a custom rule provides, each against finite differences of the
 /// order below (order 1 against the values, order 2 against order 1, …): one report per
 /// order. Component `(i, j)` compares `∂/∂xⱼ` of entry `i` of the order below (row-major
-/// over outputs and earlier derivative indices).
+/// over outputs and earlier derivative indices). A rule without derivatives (order 0) has
+/// nothing to check: the result is empty.
 ///
 /// ```
 /// use mixad::rules::CustomRule;

@@ -440,7 +440,13 @@ impl<const N: usize> ColumnWorker<N> {
         }
         self.grad.resize(n, DualVec::new(0.0, [0.0; N]));
         let holds = program.forward(&self.inputs, &mut self.workspace);
-        debug_assert!(holds, "guards were checked by the primal sweep");
+        // The primal sweep checked the guards at this point; what can still fail is a block
+        // operation whose f64 kernel (faer) accepted a matrix its generic loop rejects (a
+        // matrix on the edge of positive definiteness). Never return a half-swept column.
+        assert!(
+            holds,
+            "mixad::hessian: a factorisation that succeeded at f64 failed in a Hessian sweep              (a matrix on the edge of positive definiteness?)"
+        );
         program.backward(&mut self.workspace, &mut self.grad);
         for (lane, col) in cols.chunks_mut(n).enumerate() {
             for (h, g) in col.iter_mut().zip(&self.grad) {

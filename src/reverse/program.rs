@@ -27,10 +27,11 @@ pub(crate) enum Step {
     Neg,
     /// Multiplication by the constant in operand slot 1.
     Scale,
-    /// The first node of a custom-rule call (index into the program's calls). A call of a
-    /// rule with `n` inputs and `m` outputs is `m` consecutive chains of `max(n − 1, 1)`
-    /// nodes, one per output: the chain's first node has operands `x₀, x₁` (for `n = 1`,
-    /// `x₀` and the sink), each later one the previous node and the next `xⱼ`.
+    /// The first node of a custom-rule call (index into the program's calls). A call at
+    /// level `k` of a rule with `n` inputs and `m` outputs is `m·nᵏ` consecutive chains of
+    /// `max(n − 1, 1)` nodes, one per entry of `DᵏF`: the chain's first node has operands
+    /// `x₀, x₁` (for `n = 1`, `x₀` and the sink), each later one the previous node and the
+    /// next `xⱼ`.
     Custom(u32),
     /// Any other node of a custom-rule call; filled in by the call's first node.
     CustomLink,
@@ -316,7 +317,8 @@ impl Program {
         nodes: &mut [Node<U>],
     ) {
         let CustomCall { rule, level } = &self.customs[call as usize];
-        let (n, m) = (rule.inputs(), rule.outputs());
+        let n = rule.inputs();
+        let entries = rule.level_len(*level);
         let chain = n.saturating_sub(1).max(1);
         let operand = |k: u32| {
             if k & CONST != 0 {
@@ -335,7 +337,7 @@ impl Program {
         U::custom_level(rule, *level, &x, &mut v);
         let mut d = vec![U::zero(); rule.level_len(level + 1)];
         U::custom_level(rule, level + 1, &x, &mut d);
-        for e in 0..m {
+        for e in 0..entries {
             let base = i + e * chain;
             values[base..base + chain].fill(v[e]);
             let row = &d[e * n..(e + 1) * n];

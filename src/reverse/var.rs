@@ -343,6 +343,11 @@ impl<T: TapeScalar> Chain for Var<T> {
     fn block(op: &BlockOp, x: &[Self]) -> Result<Vec<Self>, BlockError> {
         let values: Vec<T> = x.iter().map(|v| v.value).collect();
         let saved = op.forward(&values)?;
+        if op.output_len() == 0 {
+            // Nothing to record (an empty matrix): a block with no output node would have
+            // no step for a replay to find it by.
+            return Ok(Vec::new());
+        }
         let Some(recording) = x.iter().find(|v| v.index != 0).map(|v| v.recording) else {
             return Ok(saved.outputs.into_iter().map(Var::constant).collect());
         };

@@ -41,6 +41,7 @@ use crate::Scalar;
 pub const GENERIC_MAX_ORDER: usize = 4;
 
 /// A gradient written once as generic code, so that mixad can differentiate it further.
+/// Like every user map of a rule, it *writes* its result (the buffer arrives zeroed).
 ///
 /// ```
 /// use mixad::rules::GenericGradient;
@@ -390,6 +391,7 @@ impl CustomRule {
                         let mut ybar = vec![0.0; m];
                         for i in 0..m {
                             ybar[i] = 1.0;
+                            out[i * n..(i + 1) * n].fill(0.0);
                             pb(x, &ybar, &mut out[i * n..(i + 1) * n]);
                             ybar[i] = 0.0;
                         }
@@ -397,6 +399,7 @@ impl CustomRule {
                         let (mut v, mut col) = (vec![0.0; n], vec![0.0; m]);
                         for j in 0..n {
                             v[j] = 1.0;
+                            col.fill(0.0);
                             pf(x, &v, &mut col);
                             v[j] = 0.0;
                             for i in 0..m {
@@ -416,6 +419,7 @@ impl CustomRule {
                         ybar[i] = 1.0;
                         for j2 in 0..n {
                             v[j2] = 1.0;
+                            hv.fill(0.0);
                             second(x, &ybar, &v, &mut hv);
                             v[j2] = 0.0;
                             for (j1, h) in hv.iter().enumerate() {
@@ -442,7 +446,8 @@ pub struct VectorRuleBuilder {
 }
 
 impl VectorRuleBuilder {
-    /// The pullback (vector–Jacobian product): `pullback(x, ȳ, x̄)` writes `J(x)ᵀȳ`.
+    /// The pullback (vector–Jacobian product): `pullback(x, ȳ, x̄)` writes `J(x)ᵀȳ` (the
+    /// buffer arrives zeroed, so accumulating into it is also right).
     pub fn pullback(
         mut self,
         pullback: impl Fn(&[f64], &[f64], &mut [f64]) + Send + Sync + 'static,
@@ -612,6 +617,7 @@ fn generic_level_at<L: Level, G: GenericPullback>(
                 rest /= n;
             }
             let xs = L::lift(x, &seeds);
+            xbar.fill(L::zero());
             g.pullback(&xs, &ybar, &mut xbar);
             for (j1, v) in xbar.iter().enumerate() {
                 out[(i * n + j1) * combos + c] = v.pick();
