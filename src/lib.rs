@@ -26,6 +26,8 @@
 //! - [`reverse`]: the tape and reverse-mode APIs.
 //! - [`nested`]: modes inside modes.
 //! - [`hessian`](mod@hessian): Hessians and Hessian-vector products.
+//! - [`sparse`]: sparse Hessians (pattern detection, star colouring, compressed sweeps)
+//!   and Hessians of Lagrangians.
 //! - [`check`]: derivatives (mixad's or hand-written) against finite differences.
 //!
 //! `docs/ARCHITECTURE.md` in the repository draws the whole map.
@@ -42,6 +44,7 @@ pub mod nested;
 pub mod reverse;
 pub mod rules;
 mod scalar;
+pub mod sparse;
 
 /// The README's examples, compiled and run as doc tests.
 #[doc = include_str!("../README.md")]
@@ -52,3 +55,4 @@ pub use chain::Chain;
 pub use hessian::{hessian, hvp, value_gradient_hessian, value_gradient_hvp};
 pub use reverse::{gradient, value_and_gradient};
 pub use scalar::Scalar;
+pub use sparse::sparse_hessian;
