@@ -24,8 +24,8 @@ use crate::sparse::pattern::{self, SparsityPattern};
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SparseOptions {
-    /// Colours per sweep (tangent lanes), one of 1, 2, 4, 8, 16; `None` chooses from the
-    /// colour count and the threads.
+    /// Colours per sweep (tangent lanes), one of 1, 2, 4, 8, 16; `None`: all colours in one
+    /// sweep when they fit in 16 lanes, else 16 per sweep.
     pub lanes: Option<usize>,
     /// Threads for the sweeps: `Some(1)` is serial, `Some(t)` a pool of `t` threads; `None`
     /// uses rayon's global pool when the work is large enough to pay for it.
@@ -116,7 +116,7 @@ where
         (None, _) => rayon::current_num_threads(),
     };
     let replay = Replayer::new(f, inputs);
-    let structure = analyse(&replay.program, n, options, threads);
+    let structure = analyse(&replay.program, n, options);
     let workers = Workers::new(structure.lanes, threads);
     PreparedSparseHessian {
         replay,
@@ -134,13 +134,11 @@ where
 }
 
 /// Pattern, colouring and lane count for `program`.
-fn analyse(program: &Program, n: usize, options: SparseOptions, threads: usize) -> Structure {
+fn analyse(program: &Program, n: usize, options: SparseOptions) -> Structure {
     let pattern = pattern::detect(program, n);
     let colouring = colouring::star(&pattern);
     debug_assert!(colouring::recovers_directly(&pattern, &colouring));
-    let lanes = options
-        .lanes
-        .unwrap_or_else(|| auto_lanes(colouring.count, threads, program.len()));
+    let lanes = options.lanes.unwrap_or_else(|| auto_lanes(colouring.count));
     Structure {
         program: program.id(),
         pattern: Arc::new(pattern),
@@ -149,15 +147,13 @@ fn analyse(program: &Program, n: usize, options: SparseOptions, threads: usize) 
     }
 }
 
-/// Lanes per sweep: all colours in one sweep when the work is small or serial, else the
-/// colours split evenly over the threads; rounded up to a power of two, at most 16.
-fn auto_lanes(colours: usize, threads: usize, len: usize) -> usize {
-    let per = if threads > 1 && len * colours >= PARALLEL_WORK {
-        colours.div_ceil(threads)
-    } else {
-        colours
-    };
-    per.max(1).next_power_of_two().min(16)
+/// Lanes per sweep: all colours in one sweep when they fit in 16 lanes, else 16 per sweep
+/// (sweeps then run in parallel). The sweeps of a large recording are bound by memory
+/// traffic, so one wide sweep beats several narrow parallel ones: at n = 10⁶ (extended
+/// Rosenbrock, 3 colours, 2 cores) one 4-lane sweep took 650 ms, two parallel 2-lane
+/// sweeps 900 ms.
+fn auto_lanes(colours: usize) -> usize {
+    colours.max(1).next_power_of_two().min(16)
 }
 
 impl<F> PreparedSparseHessian<F>
@@ -260,7 +256,7 @@ where
             // The f64 replay checks the guards and re-records where one fails.
             self.replay.forward(x, x, &mut self.primal);
             if self.replay.program.id() != self.structure.program {
-                self.structure = analyse(&self.replay.program, n, self.options, self.threads);
+                self.structure = analyse(&self.replay.program, n, self.options);
                 self.workers = Workers::new(self.structure.lanes, self.threads);
                 self.detections += 1;
             }
