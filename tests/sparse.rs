@@ -9,7 +9,7 @@ mod common;
 use common::{k, rosenbrock};
 use faer::Mat;
 use mixad::reverse::{self, Var};
-use mixad::sparse::{self, SparseHessian, SparseOptions};
+use mixad::sparse::{self, ColouringKind, SparseHessian, SparseOptions};
 use num_traits::Float;
 
 // ---------------------------------------------------------------------------------------
@@ -65,18 +65,44 @@ fn assert_matches_dense(h: &SparseHessian, dense: &Mat<f64>, tol: f64, what: &st
     }
 }
 
-/// Every lane count and thread count, plus the defaults.
+/// Every lane count and thread count with both colourings, plus the defaults.
 fn all_options() -> Vec<SparseOptions> {
-    let mut all = vec![SparseOptions::default()];
+    let mut all = vec![
+        SparseOptions::default(),
+        SparseOptions {
+            colouring: ColouringKind::Acyclic,
+            ..Default::default()
+        },
+    ];
     for lanes in [1, 2, 4, 8, 16] {
         for threads in [Some(1), Some(2), None] {
-            all.push(SparseOptions {
-                lanes: Some(lanes),
-                threads,
-            });
+            for colouring in [ColouringKind::Star, ColouringKind::Acyclic] {
+                all.push(SparseOptions {
+                    lanes: Some(lanes),
+                    threads,
+                    colouring,
+                });
+            }
         }
     }
     all
+}
+
+const ACYCLIC: SparseOptions = SparseOptions {
+    lanes: None,
+    threads: None,
+    colouring: ColouringKind::Acyclic,
+};
+
+/// Colours of the star and the acyclic colouring of `f`'s pattern at `x`.
+fn colour_counts<F>(f: F, x: &[f64]) -> (usize, usize)
+where
+    F: Fn(&[Var<f64>]) -> Var<f64> + Copy,
+{
+    (
+        sparse::prepare(f, x, Default::default()).colour_count(),
+        sparse::prepare(f, x, ACYCLIC).colour_count(),
+    )
 }
 
 /// One-shot, and prepared with every option at every point, against `mixad::hessian`.
@@ -417,6 +443,23 @@ fn grid_energy_is_tight_and_few_colours() {
 }
 
 #[test]
+fn acyclic_colouring_uses_no_more_colours_than_star() {
+    // (structure, star colours, acyclic colours) in natural order.
+    let x = random_vec(80, 144);
+    let cases = [
+        ("tridiagonal", colour_counts(banded(1), &x), (3, 2)),
+        ("band 2", colour_counts(banded(2), &x), (5, 3)),
+        ("arrowhead", colour_counts(arwhead, &x), (2, 2)),
+        ("grid", colour_counts(grid(12), &x), (7, 4)),
+        ("blocks of 4", colour_counts(block_diagonal(4), &x), (4, 4)),
+    ];
+    for (what, got, want) in cases {
+        assert!(got.1 <= got.0, "{what}: acyclic {} > star {}", got.1, got.0);
+        assert_eq!(got, want, "{what}: (star, acyclic) colours");
+    }
+}
+
+#[test]
 fn random_graphs_recover_every_entry() {
     // Σ sin(xᵢ·xⱼ) over random edges, some vertices of high degree: the colouring must
     // recover every entry directly whatever the structure.
@@ -446,7 +489,9 @@ fn random_graphs_recover_every_entry() {
             SparseOptions {
                 lanes: Some(1),
                 threads: Some(2),
+                ..Default::default()
             },
+            ACYCLIC,
         ] {
             let h = sparse::prepare(f, &x, options).hessian(&x);
             assert_matches_dense(&h, &dense, 1e-13, &format!("random graph {seed}"));
@@ -656,7 +701,7 @@ fn prepared_into_with_a_short_gradient_panics() {
 fn three_lanes_panics() {
     let options = SparseOptions {
         lanes: Some(3),
-        threads: None,
+        ..Default::default()
     };
     sparse::prepare(product, &[1.0; 3], options);
 }
@@ -665,8 +710,8 @@ fn three_lanes_panics() {
 #[should_panic(expected = "threads must be at least 1")]
 fn zero_threads_panics() {
     let options = SparseOptions {
-        lanes: None,
         threads: Some(0),
+        ..Default::default()
     };
     sparse::prepare(product, &[1.0; 3], options);
 }

@@ -15,7 +15,7 @@
 
 use crate::sparse::pattern::SparsityPattern;
 
-const UNCOLOURED: u32 = u32::MAX;
+pub(crate) const UNCOLOURED: u32 = u32::MAX;
 
 /// A star colouring and, per stored entry of the pattern, where its value is read from.
 #[derive(Clone, Debug)]
@@ -27,13 +27,44 @@ pub(crate) struct Colouring {
     /// Per stored entry: index into the compressed products, laid out column-major
     /// (`colour · n + row`).
     pub(crate) sources: Vec<usize>,
+    /// `None`: every entry is its source (direct recovery); else the order to solve them in.
+    pub(crate) substitution: Option<Substitution>,
 }
 
-/// Greedy star colouring of `pattern` in natural order.
-pub(crate) fn star(pattern: &SparsityPattern) -> Colouring {
+/// Recovery by substitution: entry `order[p]` is its source minus the entries
+/// `subs[bounds[p].0..bounds[p].1]`, all solved earlier in the order.
+#[derive(Clone, Debug)]
+pub(crate) struct Substitution {
+    pub(crate) order: Vec<u32>,
+    pub(crate) bounds: Vec<(u32, u32)>,
+    pub(crate) subs: Vec<u32>,
+}
+
+impl Colouring {
+    /// Fills `values` (one per stored entry) from the compressed products.
+    pub(crate) fn recover(&self, compressed: &[f64], values: &mut Vec<f64>) {
+        values.clear();
+        match &self.substitution {
+            None => values.extend(self.sources.iter().map(|&s| compressed[s])),
+            Some(sub) => {
+                values.resize(self.sources.len(), 0.0);
+                for (&k, &(a, b)) in sub.order.iter().zip(&sub.bounds) {
+                    let known: f64 = sub.subs[a as usize..b as usize]
+                        .iter()
+                        .map(|&j| values[j as usize])
+                        .sum();
+                    values[k as usize] = compressed[self.sources[k as usize]] - known;
+                }
+            }
+        }
+    }
+}
+
+/// Symmetric adjacency of `pattern` without the diagonal, in compressed form: vertex `v`'s
+/// neighbours are `adj[off[v]..off[v + 1]]`, and `entry` gives each slot's stored entry.
+pub(crate) fn adjacency(pattern: &SparsityPattern) -> (Vec<usize>, Vec<u32>, Vec<u32>) {
     let n = pattern.dim();
     let (rows, cols) = (pattern.rows(), pattern.cols());
-    // Symmetric adjacency without the diagonal; each slot remembers its stored entry.
     let mut off = vec![0usize; n + 1];
     for (&r, &c) in rows.iter().zip(cols) {
         if r != c {
@@ -56,7 +87,14 @@ pub(crate) fn star(pattern: &SparsityPattern) -> Colouring {
             }
         }
     }
+    (off, adj, entry)
+}
 
+/// Greedy star colouring of `pattern` in natural order.
+pub(crate) fn star(pattern: &SparsityPattern) -> Colouring {
+    let n = pattern.dim();
+    let (rows, cols) = (pattern.rows(), pattern.cols());
+    let (off, adj, entry) = adjacency(pattern);
     let mut colour = vec![UNCOLOURED; n];
     // Locked colours of each vertex, at most one per incident edge: `off[v]..off[v] + locks[v]`.
     let mut locked = vec![0u32; off[n]];
@@ -148,6 +186,7 @@ pub(crate) fn star(pattern: &SparsityPattern) -> Colouring {
         colours: colour,
         count: used,
         sources,
+        substitution: None,
     }
 }
 

@@ -36,6 +36,7 @@
 //! assert_eq!(h.get(999, 0), 8.0); // ∂²/∂x₀∂xₙ = 8 x₀ xₙ
 //! ```
 
+mod acyclic;
 mod colouring;
 mod lagrangian;
 mod matrix;
@@ -45,7 +46,7 @@ mod plan;
 pub use lagrangian::{lagrangian_hessian, prepare_lagrangian, PreparedLagrangianHessian};
 pub use matrix::SparseHessian;
 pub use pattern::SparsityPattern;
-pub use plan::{PreparedSparseHessian, SparseOptions};
+pub use plan::{ColouringKind, PreparedSparseHessian, SparseOptions};
 
 use crate::reverse::Var;
 

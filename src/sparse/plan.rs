@@ -10,6 +10,7 @@ use crate::forward::DualVec;
 use crate::hessian::PARALLEL_WORK;
 use crate::reverse::program::{Program, Workspace};
 use crate::reverse::{Replayer, Var};
+use crate::sparse::acyclic;
 use crate::sparse::colouring::{self, Colouring};
 use crate::sparse::matrix::SparseHessian;
 use crate::sparse::pattern::{self, SparsityPattern};
@@ -30,6 +31,27 @@ pub struct SparseOptions {
     /// Threads for the sweeps: `Some(1)` is serial, `Some(t)` a pool of `t` threads; `None`
     /// uses rayon's global pool when the work is large enough to pay for it.
     pub threads: Option<usize>,
+    /// How the pattern is coloured: star (default) or acyclic.
+    pub colouring: ColouringKind,
+}
+
+/// The colouring of a [`SparseOptions`].
+///
+/// ```
+/// use mixad::sparse::{ColouringKind, SparseOptions};
+/// use num_traits::Float;
+/// let options = SparseOptions { colouring: ColouringKind::Acyclic, ..Default::default() };
+/// let h = mixad::sparse::prepare(|x| (x[0] * x[1] * x[2]).sin(), &[1.0; 3], options).hessian(&[0.5; 3]);
+/// assert!((h.get(0, 0) + 0.125f64.sin() * 0.0625).abs() < 1e-15);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ColouringKind {
+    /// Star colouring: every entry read directly from one product.
+    #[default]
+    Star,
+    /// Acyclic colouring: possibly fewer colours (products), entries recovered by
+    /// substitution along two-coloured trees; colouring costs more.
+    Acyclic,
 }
 
 /// What depends on the recording: rebuilt when a branch guard forces a new one.
@@ -136,8 +158,14 @@ where
 /// Pattern, colouring and lane count for `program`.
 fn analyse(program: &Program, n: usize, options: SparseOptions) -> Structure {
     let pattern = pattern::detect(program, n);
-    let colouring = colouring::star(&pattern);
-    debug_assert!(colouring::recovers_directly(&pattern, &colouring));
+    let colouring = match options.colouring {
+        ColouringKind::Star => {
+            let c = colouring::star(&pattern);
+            debug_assert!(colouring::recovers_directly(&pattern, &c));
+            c
+        }
+        ColouringKind::Acyclic => acyclic::acyclic(&pattern),
+    };
     let lanes = options.lanes.unwrap_or_else(|| auto_lanes(colouring.count));
     Structure {
         program: program.id(),
@@ -296,9 +324,7 @@ where
             let (_, value) = first.into_inner().unwrap_or_else(|p| p.into_inner());
             value
         };
-        let sources = &self.structure.colouring.sources;
-        values.clear();
-        values.extend(sources.iter().map(|&s| self.compressed[s]));
+        self.structure.colouring.recover(&self.compressed, values);
         value
     }
 }
