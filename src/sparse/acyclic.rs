@@ -176,8 +176,14 @@ fn peel(pattern: &SparsityPattern, colour: &[u32]) -> (Vec<usize>, Substitution)
     }
     let mut unknown: Vec<usize> = groups.iter().map(|&(a, b)| b - a).collect();
     let mut known = vec![false; nnz];
+    // First in, first out, and of an entry's two cells the one with fewer terms: an entry
+    // alone in a cell is read directly, and no entry is taken as a long difference (the
+    // hub of an arrowhead) when a short one gives it, which would lose precision.
     let mut queue: Vec<usize> = (0..groups.len()).filter(|&g| unknown[g] == 1).collect();
-    while let Some(g) = queue.pop() {
+    let mut head = 0;
+    while head < queue.len() {
+        let mut g = queue[head];
+        head += 1;
         if unknown[g] != 1 {
             continue;
         }
@@ -187,6 +193,14 @@ fn peel(pattern: &SparsityPattern, colour: &[u32]) -> (Vec<usize>, Substitution)
             .map(|&(_, k)| k as usize)
             .find(|&k| !known[k])
             .expect("one unknown left");
+        let size = |g: usize| groups[g].1 - groups[g].0;
+        for &other in &member[k] {
+            let other = other as usize;
+            if other != g && unknown[other] == 1 && size(other) < size(g) {
+                g = other;
+            }
+        }
+        let (a, b) = groups[g];
         sources[k] = cells[a].0;
         let start = subs.len() as u32;
         subs.extend(
@@ -198,14 +212,11 @@ fn peel(pattern: &SparsityPattern, colour: &[u32]) -> (Vec<usize>, Substitution)
         order.push(k as u32);
         bounds.push((start, subs.len() as u32));
         known[k] = true;
-        unknown[g] = 0;
         for &other in &member[k] {
             let other = other as usize;
-            if other != g && unknown[other] > 0 {
-                unknown[other] -= 1;
-                if unknown[other] == 1 {
-                    queue.push(other);
-                }
+            unknown[other] -= 1;
+            if unknown[other] == 1 {
+                queue.push(other);
             }
         }
     }
