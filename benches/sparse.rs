@@ -12,6 +12,7 @@
 //! | id | what is timed |
 //! |---|---|
 //! | `mixad_point` | `PreparedSparseHessian::value_gradient_hessian_into` (plan reused) |
+//! | `mixad_point_acyclic` | the same with `ColouringKind::Acyclic` (substitution) |
 //! | `mixad_plan` | `mixad::sparse::prepare` (record, detect, colour; n ≤ 10⁵) |
 //! | `echidna_point` | `BytecodeTape::sparse_hessian_with_pattern` (pattern, colouring reused) |
 //! | `echidna_par` | `BytecodeTape::sparse_hessian_par` (rayon; detects every call; n ≤ 10⁴) |
@@ -204,6 +205,29 @@ fn bench_case<P: Problem>(c: &mut Criterion, filter: Option<&str>, name: &str, p
         .measurement_time(Duration::from_millis(if large { 2000 } else { 1000 }));
     group.bench_function("mixad_point", |b| {
         b.iter(|| plan.value_gradient_hessian_into(black_box(&x), &mut grad, &mut values))
+    });
+    // Acyclic colouring: fewer colours, recovery by substitution.
+    let acyclic = mixad::sparse::SparseOptions {
+        colouring: mixad::sparse::ColouringKind::Acyclic,
+        ..Default::default()
+    };
+    let mut acyclic_plan = mixad::sparse::prepare(f, &x, acyclic);
+    let mut acyclic_values = Vec::new();
+    acyclic_plan.value_gradient_hessian_into(&x, &mut grad, &mut acyclic_values);
+    for (a, b) in acyclic_values.iter().zip(&values) {
+        assert!(
+            (a - b).abs() <= 1e-8 * (1.0 + b.abs()),
+            "{id}: acyclic recovery"
+        );
+    }
+    println!(
+        "{id}: acyclic colouring {} colours",
+        acyclic_plan.colour_count()
+    );
+    group.bench_function("mixad_point_acyclic", |b| {
+        b.iter(|| {
+            acyclic_plan.value_gradient_hessian_into(black_box(&x), &mut grad, &mut acyclic_values)
+        })
     });
     if n <= 100_000 {
         group.bench_function("mixad_plan", |b| {
