@@ -8,7 +8,8 @@
 //!    path; `pattern.rs`).
 //! 2. The pattern is star-coloured (`colouring.rs`): inputs of one colour never share a row
 //!    in a way that would mix two entries, so one Hessian-vector product per colour gives
-//!    every entry directly.
+//!    every entry directly. [`ColouringKind::Acyclic`] uses fewer colours and recovers the
+//!    entries by substitution (`acyclic.rs`).
 //! 3. Each point replays the recording with several colours per sweep as `DualVec` tangent
 //!    lanes, sweeps in parallel with rayon, and reads every entry from its product.
 //!
