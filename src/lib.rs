@@ -27,6 +27,8 @@
 //! - [`nested`]: modes inside modes.
 //! - [`hessian`](mod@hessian): Hessians and Hessian-vector products.
 //! - [`linalg`]: matrix operations on AD numbers as single block operations.
+//! - [`sparse`]: sparse Hessians (pattern detection, star colouring, compressed sweeps)
+//!   and Hessians of Lagrangians.
 //! - [`check`]: derivatives (mixad's or hand-written) against finite differences.
 //! - `argmin` (cargo feature `argmin`): argmin's solvers on a cost written once as generic
 //!   code, with mixad's gradients and Hessians.
@@ -48,6 +50,7 @@ pub mod nested;
 pub mod reverse;
 pub mod rules;
 mod scalar;
+pub mod sparse;
 
 /// The README's examples, compiled and run as doc tests.
 #[doc = include_str!("../README.md")]
@@ -58,3 +61,4 @@ pub use chain::Chain;
 pub use hessian::{hessian, hvp, value_gradient_hessian, value_gradient_hvp};
 pub use reverse::{gradient, value_and_gradient};
 pub use scalar::Scalar;
+pub use sparse::sparse_hessian;

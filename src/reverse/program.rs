@@ -493,6 +493,48 @@ impl Program {
         );
         grad.copy_from_slice(&ws.adjoints[1..=self.inputs]);
     }
+
+    // --- Structure accessors for sparsity detection (`crate::sparse`). ---------------
+
+    /// The step of node `i`.
+    pub(crate) fn step(&self, i: usize) -> Step {
+        self.steps[i]
+    }
+
+    /// The node operands of node `i`: `None` for an unused slot or a constant.
+    pub(crate) fn node_operands(&self, i: usize) -> [Option<u32>; 2] {
+        let used = self.steps[i].operands_used();
+        let [a, b] = self.operands[i];
+        let node = |k: u32, used: bool| (used && k & CONST == 0 && k != 0).then_some(k);
+        [node(a, used[0]), node(b, used[1])]
+    }
+
+    /// The variable inputs (node indices; constants left out) of the block operation
+    /// whose first output is node `i` (a `Step::Block` node).
+    pub(crate) fn block_operands(&self, i: usize) -> Vec<u32> {
+        let Step::Block(k) = self.steps[i] else {
+            return Vec::new();
+        };
+        self.blocks[k as usize]
+            .args
+            .iter()
+            .copied()
+            .filter(|&a| a & CONST == 0 && a != 0)
+            .collect()
+    }
+
+    /// The output node, or `None` when the output is a constant.
+    pub(crate) fn output_node(&self) -> Option<u32> {
+        match self.output {
+            Operand::Node(i) => Some(i),
+            Operand::Const(_) => None,
+        }
+    }
+
+    /// The id of the recording this program came from (changes on every re-recording).
+    pub(crate) fn id(&self) -> u32 {
+        self.id
+    }
 }
 
 /// Buffers for replaying a [`Program`] at scalar type `U`; reused across calls.
