@@ -12,6 +12,8 @@ use mixad::forward::{self, Dual};
 use mixad::hessian::{self, HessianOptions};
 use mixad::nested::{self, InnerFn};
 use mixad::reverse::{self, Var};
+use mixad::rules::{CustomRule, GenericGradient};
+use mixad::sparse::{self, ColouringKind, SparseOptions};
 use proptest::prelude::*;
 
 use super::{Program, Trace};
@@ -297,13 +299,64 @@ pub fn check_modes(c: &Case) -> Result<(), TestCaseError> {
         assert_near(&hn, &h, tol, size, &format!("Hessian, {what}"))?;
     }
 
-    // Custom rules and sparse Hessians (being written concurrently): when they land, run
-    // the program through them here and compare with `g` and `h` at `MODES`.
-    // TODO(custom rules): a program op that calls a custom rule (e.g. a user `sin`
-    //   with hand-written partials), checked against the built-in one.
-    // TODO(sparse Hessian): the sparse Hessian of `p` (pattern detected from the
-    //   recording) against `h`, entry by entry, including its structural zeros.
+    // Sparse Hessians, both colourings: the same values as the dense Hessian, and a
+    // pattern that never misses an entry the dense Hessian has.
+    for colouring in [ColouringKind::Star, ColouringKind::Acyclic] {
+        let options = SparseOptions {
+            colouring,
+            ..SparseOptions::default()
+        };
+        let sh = sparse::prepare(f, x, options).hessian(x);
+        let what = format!("sparse Hessian, {colouring:?}");
+        assert_near(&to_rows(&sh.to_dense()), &h, tol, size, &what)?;
+        for (k, &hk) in h.iter().enumerate() {
+            prop_assert!(
+                hk == 0.0 || sh.pattern().contains(k / n, k % n),
+                "{}: pattern misses ({}, {}) = {:e}",
+                what,
+                k / n,
+                k % n,
+                hk
+            );
+        }
+    }
+
+    // The whole program as one opaque custom rule (value at f64, gradient generic): every
+    // mode through the rule's derivative tensors must give the same derivatives.
+    let rule = CustomRule::generic(
+        "program",
+        n,
+        {
+            let p = p.clone();
+            move |x: &[f64]| p.run(x)
+        },
+        ProgramGradient(p.clone()),
+    );
+    let g_rule = mixad::gradient(|v| rule.call(v), x);
+    assert_near(&g_rule, &g, tol, size, "gradient through a custom rule")?;
+    let h_rule = to_rows(&mixad::hessian(|v| rule.call(v), x));
+    assert_near(&h_rule, &h, tol, size, "Hessian through a custom rule")?;
+    let hv_rule = mixad::hvp(|v| rule.call(v), x, &c.v);
+    for (i, (&a, &b)) in hv_rule.iter().zip(&hv_want).enumerate() {
+        prop_assert!(
+            close(a, b, tol, tol * hv_size.max(size)),
+            "hvp through a custom rule [{}]: {:e} vs H·v {:e}",
+            i,
+            a,
+            b
+        );
+    }
     Ok(())
+}
+
+/// A program's gradient, written generically (forward mode at any scalar type), so the
+/// program can stand as a custom rule differentiable to any order.
+struct ProgramGradient(Program);
+
+impl GenericGradient for ProgramGradient {
+    fn gradient<T: mixad::Scalar>(&self, x: &[T], grad: &mut [T]) {
+        grad.copy_from_slice(&forward::gradient(|d| self.0.run(d), x));
+    }
 }
 
 /// Looser tolerance against finite differences (Richardson-extrapolated, step `1e-3`:
