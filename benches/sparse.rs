@@ -265,6 +265,8 @@ fn main() {
     let args = common::bench_args();
     let filter = args.filter.as_deref();
     let mut c = Criterion::default().configure_from_args();
+    // Rosenbrock at n = 100: the size of JAX's compiled dense Hessian in PEERS.md (31.8 µs).
+    bench_case(&mut c, filter, "small_rosenbrock", &ExtendedRosenbrock, 100);
     for n in SIZES {
         bench_case(&mut c, filter, "rosenbrock", &ExtendedRosenbrock, n);
         bench_case(&mut c, filter, "arwhead", &Arwhead, n);
