@@ -172,6 +172,15 @@ impl BlockOp {
                 vec![dot(&x[n * n..], &ax)]
             }
             BlockOp::Solve { n, cols } => {
+                if let Some(xf) = big_f64(x, n) {
+                    // f64 at size: faer's LU; the pullback factors again (extra stays empty).
+                    let out = faer_lu_solve(&xf[..n * n], &xf[n * n..], n, cols, false)?;
+                    return Ok(Saved {
+                        inputs: x.to_vec(),
+                        outputs: from_f64(out),
+                        extra: Vec::new(),
+                    });
+                }
                 let f = Lu::new(&x[..n * n], n)?;
                 let out = f.solve(&x[n * n..], cols, false);
                 extra = f.into_saved();
@@ -191,14 +200,28 @@ impl BlockOp {
                 vec![s + s]
             }
             BlockOp::LogAbsDet { n } => {
+                if let Some(xf) = big_f64(x, n) {
+                    let lu = faer_lu(&xf, n)?;
+                    let u = lu.U();
+                    let s: f64 = (0..n).map(|i| u[(i, i)].abs().ln()).sum();
+                    return Ok(Saved {
+                        inputs: x.to_vec(),
+                        outputs: vec![T::cst(s)],
+                        extra: Vec::new(),
+                    });
+                }
                 let f = Lu::new(&x[..n * n], n)?;
                 let s = (0..n).fold(T::zero(), |s, i| s + Float::ln(Float::abs(f.lu[i * n + i])));
                 extra = f.into_saved();
                 vec![s]
             }
             BlockOp::Inverse { n } => {
-                let f = Lu::new(&x[..n * n], n)?;
-                f.solve(&identity(n), n, false)
+                if let Some(xf) = big_f64(x, n) {
+                    from_f64(faer_lu_solve(&xf, &identity(n), n, n, false)?)
+                } else {
+                    let f = Lu::new(&x[..n * n], n)?;
+                    f.solve(&identity(n), n, false)
+                }
             }
         };
         Ok(Saved {
@@ -257,8 +280,11 @@ impl BlockOp {
             }
             BlockOp::Solve { n, cols } => {
                 // Λ = A⁻ᵀ X̄; B̄ += Λ; Ā −= Λ Xᵀ.
-                let f = Lu::from_saved(&saved.extra, n);
-                let lambda = f.solve(ybar, cols, true);
+                let lambda = if saved.extra.is_empty() {
+                    lu_solve_f64_again(&x[..n * n], ybar, n, cols)
+                } else {
+                    Lu::from_saved(&saved.extra, n).solve(ybar, cols, true)
+                };
                 let (abar, bbar) = xbar.split_at_mut(n * n);
                 add_into(bbar, &lambda);
                 sub_into(abar, &matmul_nt(&lambda, y, n, cols, n));
@@ -303,8 +329,11 @@ impl BlockOp {
             }
             BlockOp::LogAbsDet { n } => {
                 // Ā = ȳ A⁻ᵀ.
-                let f = Lu::from_saved(&saved.extra, n);
-                let inv_t = f.solve(&identity(n), n, true);
+                let inv_t = if saved.extra.is_empty() {
+                    lu_solve_f64_again(x, &identity(n), n, n)
+                } else {
+                    Lu::from_saved(&saved.extra, n).solve(&identity(n), n, true)
+                };
                 for (g, v) in xbar.iter_mut().zip(inv_t) {
                     *g += ybar[0] * v;
                 }
@@ -351,6 +380,54 @@ fn row_major_of<T: Scalar>(m: faer::MatRef<'_, f64>) -> Vec<T> {
 
 /// Below this many multiply-adds the generic loops beat converting to faer.
 const FAER_WORK: usize = 1 << 15;
+
+/// The entries as `f64` when `T` is `f64` and the `n × n` factorisation is big enough for
+/// faer to pay.
+fn big_f64<T: Scalar>(x: &[T], n: usize) -> Option<Vec<f64>> {
+    if n * n * n >= FAER_WORK {
+        as_f64(x)
+    } else {
+        None
+    }
+}
+
+/// faer's partial-pivoting LU of `a`, or `Singular` on an exact zero pivot (faer itself
+/// would divide by it).
+fn faer_lu(a: &[f64], n: usize) -> Result<faer::linalg::solvers::PartialPivLu<f64>, BlockError> {
+    let lu = faer_mat(a, n, n).partial_piv_lu();
+    let u = lu.U();
+    if (0..n).any(|i| u[(i, i)] == 0.0) {
+        return Err(BlockError::Singular);
+    }
+    Ok(lu)
+}
+
+/// `A⁻¹ B` (or `A⁻ᵀ B`) by faer's LU, `B` with `cols` columns.
+fn faer_lu_solve(
+    a: &[f64],
+    b: &[f64],
+    n: usize,
+    cols: usize,
+    transposed: bool,
+) -> Result<Vec<f64>, BlockError> {
+    use faer::linalg::solvers::Solve;
+    let lu = faer_lu(a, n)?;
+    let rhs = faer_mat(b, n, cols);
+    let x = if transposed {
+        lu.solve_transpose(&rhs)
+    } else {
+        lu.solve(&rhs)
+    };
+    Ok(row_major_of(x.as_ref()))
+}
+
+/// The pullback's `A⁻ᵀ B` for a block whose forward pass used faer (only at `f64`, so the
+/// conversions are exact). The forward pass succeeded, so `A` is not singular.
+fn lu_solve_f64_again<T: Scalar>(a: &[T], b: &[T], n: usize, cols: usize) -> Vec<T> {
+    let af: Vec<f64> = a.iter().map(|v| v.value_f64()).collect();
+    let bf: Vec<f64> = b.iter().map(|v| v.value_f64()).collect();
+    from_f64(faer_lu_solve(&af, &bf, n, cols, true).expect("factorised in the forward pass"))
+}
 
 fn dot<T: Scalar>(a: &[T], b: &[T]) -> T {
     a.iter().zip(b).fold(T::zero(), |s, (&x, &y)| s + x * y)
