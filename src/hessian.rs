@@ -13,14 +13,12 @@
 //! Replaying the recording instead of re-running `f` is what lets the closure stay a
 //! plain `|x| f(x)` at one type while the sweeps use whatever lane count fits `n`.
 
-use std::sync::Mutex;
-
 use faer::Mat;
-use rayon::prelude::*;
 
 use crate::forward::tag::fresh_tag;
-use crate::forward::{Dual, DualVec};
-use crate::reverse::program::{Program, Workspace};
+use crate::forward::Dual;
+use crate::lanes::{LaneWorkers, Sweeps};
+use crate::reverse::program::Workspace;
 use crate::reverse::{self, Replayer, Var};
 
 /// Hessian-vector product `∇²f(x)·v` in one forward-over-reverse sweep.
@@ -114,7 +112,9 @@ pub struct PreparedHessian<F> {
     replay: Replayer<F>,
     n: usize,
     chunk: usize,
-    workers: Workers,
+    workers: LaneWorkers,
+    /// Input `i` is Hessian column `i`: the sweeps' groups.
+    columns: Vec<u32>,
     pool: Option<rayon::ThreadPool>,
     serial: bool,
     primal: Workspace<f64>,
@@ -164,7 +164,8 @@ where
         replay: Replayer::new(f, x, 2, "mixad::hessian"),
         n,
         chunk,
-        workers: Workers::new(chunk, threads),
+        workers: LaneWorkers::new(chunk, threads),
+        columns: (0..n as u32).collect(),
         pool,
         serial,
         primal: Workspace::new(),
@@ -256,15 +257,17 @@ where
         let value = self.primal_sweep(x, grad);
         let sweeps = n.div_ceil(self.chunk);
         let small = self.pool.is_none() && self.replay.program.len() * sweeps < PARALLEL_WORK;
-        let (program, workers, chunk, serial) = (
-            &self.replay.program,
-            &self.workers,
-            self.chunk,
-            self.serial || small,
-        );
+        let serial = self.serial || small;
+        let sweeps = Sweeps {
+            program: &self.replay.program,
+            x,
+            groups: &self.columns,
+            lanes: self.chunk,
+            workers: &self.workers,
+        };
         match &self.pool {
-            Some(pool) => pool.install(|| sweep_all(program, workers, x, chunk, serial, hessian)),
-            None => sweep_all(program, workers, x, chunk, serial, hessian),
+            Some(pool) => pool.install(|| sweeps.run(hessian, serial, None)),
+            None => sweeps.run(hessian, serial, None),
         }
         symmetrize(hessian, n);
         value
@@ -373,32 +376,6 @@ where
     }
 }
 
-/// Fills `hessian` (column-major) with one sweep per block of `chunk` columns, in
-/// parallel unless `serial`.
-fn sweep_all(
-    program: &Program,
-    workers: &Workers,
-    x: &[f64],
-    chunk: usize,
-    serial: bool,
-    hessian: &mut [f64],
-) {
-    let block = x.len() * chunk;
-    let sweep = |(s, cols): (usize, &mut [f64])| {
-        let worker = if serial {
-            0
-        } else {
-            rayon::current_thread_index().unwrap_or(0)
-        };
-        workers.sweep(worker, program, x, s * chunk, cols);
-    };
-    if serial {
-        hessian.chunks_mut(block).enumerate().for_each(sweep);
-    } else {
-        hessian.par_chunks_mut(block).enumerate().for_each(sweep);
-    }
-}
-
 /// Makes the column-major `n × n` matrix exactly symmetric: `(H + Hᵀ)/2`.
 fn symmetrize(h: &mut [f64], n: usize) {
     for j in 0..n {
@@ -406,101 +383,6 @@ fn symmetrize(h: &mut [f64], n: usize) {
             let mean = 0.5 * (h[j * n + i] + h[i * n + j]);
             h[j * n + i] = mean;
             h[i * n + j] = mean;
-        }
-    }
-}
-
-/// Per-thread sweep state for one lane count.
-struct ColumnWorker<const N: usize> {
-    workspace: Workspace<DualVec<f64, N>>,
-    inputs: Vec<DualVec<f64, N>>,
-    grad: Vec<DualVec<f64, N>>,
-}
-
-impl<const N: usize> ColumnWorker<N> {
-    fn new() -> Self {
-        ColumnWorker {
-            workspace: Workspace::new(),
-            inputs: Vec::new(),
-            grad: Vec::new(),
-        }
-    }
-
-    /// One sweep: columns `first..first + cols.len()/n` of the Hessian into `cols`.
-    fn sweep(&mut self, program: &Program, x: &[f64], first: usize, cols: &mut [f64]) {
-        let n = x.len();
-        let count = cols.len() / n;
-        debug_assert!(count <= N);
-        self.inputs.clear();
-        let tag = fresh_tag();
-        self.inputs
-            .extend(x.iter().map(|&v| DualVec::tagged(v, [0.0; N], tag)));
-        for lane in 0..count {
-            self.inputs[first + lane].tangents[lane] = 1.0;
-        }
-        self.grad.resize(n, DualVec::new(0.0, [0.0; N]));
-        let holds = program.forward(&self.inputs, &mut self.workspace);
-        // The primal sweep checked the guards at this point; what can still fail is a block
-        // operation whose f64 kernel (faer) accepted a matrix its generic loop rejects (a
-        // matrix on the edge of positive definiteness). Never return a half-swept column.
-        assert!(
-            holds,
-            "mixad::hessian: a factorisation that succeeded at f64 failed in a Hessian sweep              (a matrix on the edge of positive definiteness?)"
-        );
-        program.backward(&mut self.workspace, &mut self.grad);
-        for (lane, col) in cols.chunks_mut(n).enumerate() {
-            for (h, g) in col.iter_mut().zip(&self.grad) {
-                *h = g.tangents[lane];
-            }
-        }
-    }
-}
-
-/// One mutex-guarded worker per thread, for the lane count the chunk needs.
-enum Workers {
-    L1(Vec<Mutex<ColumnWorker<1>>>),
-    L2(Vec<Mutex<ColumnWorker<2>>>),
-    L4(Vec<Mutex<ColumnWorker<4>>>),
-    L8(Vec<Mutex<ColumnWorker<8>>>),
-    L16(Vec<Mutex<ColumnWorker<16>>>),
-}
-
-impl Workers {
-    fn new(chunk: usize, threads: usize) -> Self {
-        fn make<const N: usize>(threads: usize) -> Vec<Mutex<ColumnWorker<N>>> {
-            (0..threads)
-                .map(|_| Mutex::new(ColumnWorker::new()))
-                .collect()
-        }
-        match chunk {
-            1 => Workers::L1(make(threads)),
-            2 => Workers::L2(make(threads)),
-            3..=4 => Workers::L4(make(threads)),
-            5..=8 => Workers::L8(make(threads)),
-            _ => Workers::L16(make(threads)),
-        }
-    }
-
-    fn sweep(&self, worker: usize, program: &Program, x: &[f64], first: usize, cols: &mut [f64]) {
-        fn run<const N: usize>(
-            pool: &[Mutex<ColumnWorker<N>>],
-            worker: usize,
-            program: &Program,
-            x: &[f64],
-            first: usize,
-            cols: &mut [f64],
-        ) {
-            let mut w = pool[worker % pool.len()]
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            w.sweep(program, x, first, cols);
-        }
-        match self {
-            Workers::L1(p) => run(p, worker, program, x, first, cols),
-            Workers::L2(p) => run(p, worker, program, x, first, cols),
-            Workers::L4(p) => run(p, worker, program, x, first, cols),
-            Workers::L8(p) => run(p, worker, program, x, first, cols),
-            Workers::L16(p) => run(p, worker, program, x, first, cols),
         }
     }
 }

@@ -45,6 +45,7 @@ pub mod check;
 pub mod facade;
 pub mod forward;
 pub mod hessian;
+mod lanes;
 pub mod linalg;
 pub mod nested;
 pub mod reverse;

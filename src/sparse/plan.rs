@@ -3,11 +3,8 @@
 
 use std::sync::{Arc, Mutex};
 
-use rayon::prelude::*;
-
-use crate::forward::tag::fresh_tag;
-use crate::forward::DualVec;
 use crate::hessian::PARALLEL_WORK;
+use crate::lanes::{LaneWorkers, Sweeps};
 use crate::reverse::program::{Program, Workspace};
 use crate::reverse::{Replayer, Var};
 use crate::sparse::acyclic;
@@ -90,7 +87,7 @@ pub struct PreparedSparseHessian<F> {
     threads: usize,
     pool: Option<rayon::ThreadPool>,
     structure: Structure,
-    workers: Workers,
+    workers: LaneWorkers,
     primal: Workspace<f64>,
     primal_grad: Vec<f64>,
     compressed: Vec<f64>,
@@ -139,7 +136,7 @@ where
     };
     let replay = Replayer::new(f, inputs, 2, "mixad::sparse_hessian");
     let structure = analyse(&replay.program, n, options);
-    let workers = Workers::new(structure.lanes, threads);
+    let workers = LaneWorkers::new(structure.lanes, threads);
     PreparedSparseHessian {
         replay,
         n,
@@ -285,7 +282,7 @@ where
             self.replay.forward(x, x, &mut self.primal);
             if self.replay.program.id() != self.structure.program {
                 self.structure = analyse(&self.replay.program, n, self.options);
-                self.workers = Workers::new(self.structure.lanes, self.threads);
+                self.workers = LaneWorkers::new(self.structure.lanes, self.threads);
                 self.detections += 1;
             }
         }
@@ -307,174 +304,24 @@ where
                 || sweeps == 1
                 || (self.pool.is_none() && program.len() * sweeps < PARALLEL_WORK);
             let first = Mutex::new((grad, 0.0));
-            let job = Job {
+            let sweeps = Sweeps {
                 program,
                 x,
-                n,
-                colours: &self.structure.colouring.colours,
+                groups: &self.structure.colouring.colours,
                 lanes,
                 workers: &self.workers,
-                first: &first,
             };
             let compressed = &mut self.compressed;
             match &self.pool {
-                Some(pool) if !serial => pool.install(|| job.run(compressed, false)),
-                _ => job.run(compressed, serial),
+                Some(pool) if !serial => {
+                    pool.install(|| sweeps.run(compressed, false, Some(&first)))
+                }
+                _ => sweeps.run(compressed, serial, Some(&first)),
             }
             let (_, value) = first.into_inner().unwrap_or_else(|p| p.into_inner());
             value
         };
         self.structure.colouring.recover(&self.compressed, values);
         value
-    }
-}
-
-/// One point's sweeps.
-struct Job<'a, 'g> {
-    program: &'a Program,
-    x: &'a [f64],
-    n: usize,
-    colours: &'a [u32],
-    lanes: usize,
-    workers: &'a Workers,
-    /// The gradient buffer and value, written by the first sweep.
-    first: &'a Mutex<(&'g mut [f64], f64)>,
-}
-
-impl Job<'_, '_> {
-    fn run(&self, compressed: &mut [f64], serial: bool) {
-        let block = self.n * self.lanes;
-        let sweep = |(s, cols): (usize, &mut [f64])| {
-            let worker = if serial {
-                0
-            } else {
-                rayon::current_thread_index().unwrap_or(0)
-            };
-            let first = (s == 0).then_some(self.first);
-            self.workers
-                .sweep(worker, self, s * self.lanes, cols, first);
-        };
-        if serial {
-            compressed.chunks_mut(block).enumerate().for_each(sweep);
-        } else {
-            compressed.par_chunks_mut(block).enumerate().for_each(sweep);
-        }
-    }
-}
-
-/// Per-thread sweep state for one lane count.
-struct SweepWorker<const N: usize> {
-    workspace: Workspace<DualVec<f64, N>>,
-    inputs: Vec<DualVec<f64, N>>,
-    adjoints: Vec<DualVec<f64, N>>,
-}
-
-impl<const N: usize> SweepWorker<N> {
-    fn new() -> Self {
-        SweepWorker {
-            workspace: Workspace::new(),
-            inputs: Vec::new(),
-            adjoints: Vec::new(),
-        }
-    }
-
-    /// One compressed sweep: `H·s_c` for colours `first..first + cols.len()/n` into `cols`
-    /// (column-major); the first sweep also writes the gradient and value.
-    fn sweep(
-        &mut self,
-        job: &Job<'_, '_>,
-        first: usize,
-        cols: &mut [f64],
-        out: Option<&Mutex<(&mut [f64], f64)>>,
-    ) {
-        let n = job.n;
-        let count = cols.len() / n;
-        debug_assert!(count <= N);
-        let tag = fresh_tag();
-        self.inputs.clear();
-        self.inputs.extend(job.x.iter().enumerate().map(|(i, &v)| {
-            let mut t = [0.0; N];
-            if i < n {
-                let lane = (job.colours[i] as usize).wrapping_sub(first);
-                if lane < count {
-                    t[lane] = 1.0;
-                }
-            }
-            DualVec::tagged(v, t, tag)
-        }));
-        self.adjoints
-            .resize(job.x.len(), DualVec::new(0.0, [0.0; N]));
-        let holds = job.program.forward(&self.inputs, &mut self.workspace);
-        debug_assert!(holds, "guards were checked before the sweeps");
-        job.program
-            .backward(&mut self.workspace, &mut self.adjoints);
-        for (lane, col) in cols.chunks_mut(n).enumerate() {
-            for (h, a) in col.iter_mut().zip(&self.adjoints) {
-                *h = a.tangents[lane];
-            }
-        }
-        if let Some(out) = out {
-            let mut out = out.lock().unwrap_or_else(|p| p.into_inner());
-            for (g, a) in out.0.iter_mut().zip(&self.adjoints) {
-                *g = a.value;
-            }
-            out.1 = job.program.output(&self.workspace).value;
-        }
-    }
-}
-
-/// One mutex-guarded worker per thread, for the lane count of the plan.
-enum Workers {
-    L1(Vec<Mutex<SweepWorker<1>>>),
-    L2(Vec<Mutex<SweepWorker<2>>>),
-    L4(Vec<Mutex<SweepWorker<4>>>),
-    L8(Vec<Mutex<SweepWorker<8>>>),
-    L16(Vec<Mutex<SweepWorker<16>>>),
-}
-
-impl Workers {
-    fn new(lanes: usize, threads: usize) -> Self {
-        fn make<const N: usize>(threads: usize) -> Vec<Mutex<SweepWorker<N>>> {
-            (0..threads.max(1))
-                .map(|_| Mutex::new(SweepWorker::new()))
-                .collect()
-        }
-        match lanes {
-            1 => Workers::L1(make(threads)),
-            2 => Workers::L2(make(threads)),
-            3..=4 => Workers::L4(make(threads)),
-            5..=8 => Workers::L8(make(threads)),
-            _ => Workers::L16(make(threads)),
-        }
-    }
-
-    fn sweep(
-        &self,
-        worker: usize,
-        job: &Job<'_, '_>,
-        first: usize,
-        cols: &mut [f64],
-        out: Option<&Mutex<(&mut [f64], f64)>>,
-    ) {
-        fn run<const N: usize>(
-            pool: &[Mutex<SweepWorker<N>>],
-            worker: usize,
-            job: &Job<'_, '_>,
-            first: usize,
-            cols: &mut [f64],
-            out: Option<&Mutex<(&mut [f64], f64)>>,
-        ) {
-            let mut w = pool[worker % pool.len()]
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            w.sweep(job, first, cols, out);
-        }
-        match self {
-            Workers::L1(p) => run(p, worker, job, first, cols, out),
-            Workers::L2(p) => run(p, worker, job, first, cols, out),
-            Workers::L4(p) => run(p, worker, job, first, cols, out),
-            Workers::L8(p) => run(p, worker, job, first, cols, out),
-            Workers::L16(p) => run(p, worker, job, first, cols, out),
-        }
     }
 }
