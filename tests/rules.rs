@@ -512,6 +512,20 @@ fn max_and_min_split_a_tie_evenly() {
 }
 
 #[test]
+fn a_tie_of_two_huge_equal_values_does_not_overflow() {
+    // The tie's mean was once (a + b)/2: max(1e308, 1e308) gave +inf in every mode.
+    let big = 1.0e308;
+    type V = mixad::reverse::Var<f64>;
+    for f in [|a: V, b: V| a.max(b), |a: V, b: V| a.min(b)] {
+        let (y, g) = mixad::reverse::value_and_gradient(|v| f(v[0], v[1]), &[big, big]);
+        assert_eq!((y, g), (big, vec![0.5, 0.5]));
+    }
+    let d = mixad::forward::derivative(|x| x.max(x * 1.0), -big);
+    assert_eq!(d, 1.0);
+    assert_eq!(Dual::new(big, 1.0).max(Dual::new(big, 3.0)).value, big);
+}
+
+#[test]
 fn max_and_min_tie_agree_across_nesting_levels() {
     // max(x, 2x − 1) at x = 1 is a tie; by the 1/2 convention its derivative is
     // (1 + 2)/2 = 1.5, and `.value.tangent` of Dual<Dual> must equal `.tangent.value`.

@@ -104,9 +104,10 @@ impl Binary {
 
 /// `max`/`min` at a tie: the mean of the arguments (equal in value, but their own
 /// derivatives may differ under nesting) with partials 1/2 each, so every nesting level
-/// sees the same convention.
+/// sees the same convention. Written `a + (b − a)/2`, not `(a + b)/2`, so that two equal
+/// huge values do not overflow to infinity.
 #[inline(always)]
 fn tie<T: Scalar>(a: T, b: T) -> (T, T, T) {
     let half = T::cst(0.5);
-    ((a + b) * half, half, half)
+    (a + (b - a) * half, half, half)
 }

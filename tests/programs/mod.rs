@@ -501,7 +501,10 @@ fn binary<T: Float>(op: BinOp, a: T, b: T, tr: &mut Trace) -> T {
         Binary::Atan2 => {
             tr.near(x.hypot(y));
             if y < 0.0 {
+                // The branch cut: ±π by the sign of x, which a signed zero decides (and
+                // `max(-0.0, 0.0)`'s sign is unspecified for f64).
                 tr.sign(x);
+                tr.near(x);
             }
         }
         // At the origin hypot's partials are 0 by convention, not undefined.
