@@ -522,6 +522,12 @@ fn a_tie_of_two_huge_equal_values_does_not_overflow() {
     }
     let d = mixad::forward::derivative(|x| x.max(x * 1.0), -big);
     assert_eq!(d, 1.0);
+    // Equal subnormals and negative zeros come back unchanged.
+    let tiny = f64::from_bits(1);
+    let y = mixad::reverse::value_and_gradient(|v| v[0].max(v[1]), &[tiny, tiny]).0;
+    assert_eq!(y, tiny);
+    let y = mixad::reverse::value_and_gradient(|v| v[0].min(v[1]), &[-0.0, -0.0]).0;
+    assert!(y == 0.0 && y.is_sign_negative());
     assert_eq!(Dual::new(big, 1.0).max(Dual::new(big, 3.0)).value, big);
 }
 

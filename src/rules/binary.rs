@@ -104,10 +104,11 @@ impl Binary {
 
 /// `max`/`min` at a tie: the mean of the arguments (equal in value, but their own
 /// derivatives may differ under nesting) with partials 1/2 each, so every nesting level
-/// sees the same convention. Written `a + (b − a)/2`, not `(a + b)/2`, so that two equal
-/// huge values do not overflow to infinity.
+/// sees the same convention. Written `b − (b − a)/2`: two equal huge values do not
+/// overflow (as `(a + b)/2` would), two equal subnormals are not rounded away (as
+/// `a/2 + b/2` would), and `max(−0, −0)` stays `−0`.
 #[inline(always)]
 fn tie<T: Scalar>(a: T, b: T) -> (T, T, T) {
     let half = T::cst(0.5);
-    (a + (b - a) * half, half, half)
+    (b - (b - a) * half, half, half)
 }

@@ -434,7 +434,13 @@ fn unary<T: Float>(op: UnOp, a: T, tr: &mut Trace) -> T {
         Unary::Asin | Unary::Acos | Unary::Atanh => tr.near(1.0 - x.abs()),
         Unary::Acosh => tr.near(x - 1.0),
         Unary::Tan => tr.near(x.cos()),
-        Unary::Abs | Unary::Signum => tr.sign(x),
+        Unary::Abs => tr.sign(x),
+        Unary::Signum => {
+            // signum(±0) = ±1: a signed zero decides, and its sign after a max/min tie is
+            // unspecified for f64.
+            tr.sign(x);
+            tr.near(x);
+        }
         Unary::Floor => tr.piece(x.floor()),
         Unary::Ceil => tr.piece(x.ceil()),
         Unary::Round => tr.piece(x.round()),
