@@ -5,6 +5,9 @@
 //! prepared, HVP, every chunk size and thread count), branches re-recorded at new points,
 //! and the panics promised for misuse.
 
+mod common;
+
+use common::{k, random_vec, rng};
 use faer::Mat;
 use mixad::forward::Dual;
 use mixad::hessian::{self, HessianOptions};
@@ -14,26 +17,6 @@ use num_traits::Float;
 // ---------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------
-
-fn k<T: Float>(v: f64) -> T {
-    T::from(v).expect("every Float converts from f64")
-}
-
-/// Deterministic numbers in `[-1, 1)`.
-fn rng(seed: u64) -> impl FnMut() -> f64 {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    move || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        (s >> 11) as f64 / (1u64 << 52) as f64 - 1.0
-    }
-}
-
-fn random_vec(seed: u64, n: usize) -> Vec<f64> {
-    let mut r = rng(seed);
-    (0..n).map(|_| r()).collect()
-}
 
 fn unit(n: usize, j: usize) -> Vec<f64> {
     (0..n).map(|i| if i == j { 1.0 } else { 0.0 }).collect()

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{k, rosenbrock};
+use common::{k, random_vec, rng, rosenbrock};
 use faer::Mat;
 use mixad::reverse::{self, Var};
 use mixad::sparse::{self, ColouringKind, SparseHessian, SparseOptions};
@@ -15,22 +15,6 @@ use num_traits::Float;
 // ---------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------
-
-/// Deterministic numbers in `[-1, 1)`.
-fn rng(seed: u64) -> impl FnMut() -> f64 {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    move || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        (s >> 11) as f64 / (1u64 << 52) as f64 - 1.0
-    }
-}
-
-fn random_vec(seed: u64, n: usize) -> Vec<f64> {
-    let mut r = rng(seed);
-    (0..n).map(|_| r()).collect()
-}
 
 /// The sparse Hessian equals the dense one entry for entry (within `tol` relative to the
 /// largest entry), and its pattern covers every non-zero of the dense one.

@@ -6,6 +6,23 @@
 
 use num_traits::Float;
 
+/// Deterministic numbers in `[-1, 1)`.
+pub fn rng(seed: u64) -> impl FnMut() -> f64 {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s >> 11) as f64 / (1u64 << 52) as f64 - 1.0
+    }
+}
+
+/// `n` deterministic numbers in `[-1, 1)`.
+pub fn random_vec(seed: u64, n: usize) -> Vec<f64> {
+    let mut r = rng(seed);
+    (0..n).map(|_| r()).collect()
+}
+
 /// The constant `v` in any `Float` type.
 pub fn k<T: Float>(v: f64) -> T {
     T::from(v).expect("every Float converts from f64")
