@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{k, random_vec, rng};
+use common::{k, mlp_loss, random_vec, rng};
 use faer::Mat;
 use mixad::forward::Dual;
 use mixad::hessian::{self, HessianOptions};
@@ -295,20 +295,7 @@ impl Mlp {
 
 impl Problem for Mlp {
     fn f<T: Float>(&self, p: &[T]) -> T {
-        let (d, h) = (self.inputs, self.hidden);
-        let (layer, head) = p.split_at(h * (d + 1));
-        let (v, c) = (&head[..h], head[h]);
-        self.data.iter().fold(T::zero(), |acc, (x, y)| {
-            let out = layer.chunks(d + 1).zip(v).fold(c, |o, (wb, &vj)| {
-                let u = x
-                    .iter()
-                    .zip(wb)
-                    .fold(wb[d], |s, (&xi, &wi)| s + k::<T>(xi) * wi);
-                o + vj * u.tanh()
-            });
-            let r = out - k::<T>(*y);
-            acc + k::<T>(0.5) * r * r
-        })
+        mlp_loss(p, &self.data, self.inputs, self.hidden)
     }
     fn analytic(&self, p: &[f64]) -> Mat<f64> {
         let (d, h, n) = (self.inputs, self.hidden, self.n());

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{k, random_vec, rng, rosenbrock};
+use common::{k, mlp_loss, random_vec, rng, rosenbrock};
 use faer::Mat;
 use mixad::reverse::{self, Var};
 use mixad::sparse::{self, ColouringKind, SparseHessian, SparseOptions};
@@ -155,19 +155,7 @@ fn mlp<T: Float>(p: &[T]) -> T {
     let data: Vec<(Vec<f64>, f64)> = (0..5)
         .map(|_| ((0..d).map(|_| r()).collect(), r()))
         .collect();
-    let (layer, head) = p.split_at(h * (d + 1));
-    let (v, c) = (&head[..h], head[h]);
-    data.iter().fold(T::zero(), |acc, (x, y)| {
-        let out = layer.chunks(d + 1).zip(v).fold(c, |o, (wb, &vj)| {
-            let u = x
-                .iter()
-                .zip(wb)
-                .fold(wb[d], |s, (&xi, &wi)| s + k::<T>(xi) * wi);
-            o + vj * u.tanh()
-        });
-        let r = out - k::<T>(*y);
-        acc + k::<T>(0.5) * r * r
-    })
+    mlp_loss(p, &data, d, h)
 }
 
 fn elementary<T: Float>(x: &[T]) -> T {

@@ -48,3 +48,21 @@ pub fn assert_close(got: &[f64], want: &[f64], tol: f64, what: &str) {
         );
     }
 }
+
+/// `½ Σ (vᵀ tanh(W x + b) + c − y)²` over `data`, for `d` inputs and `h` hidden units; the
+/// parameters `p` are `W` and `b` row by row (`h·(d + 1)`), then `v` (`h`), then `c`.
+pub fn mlp_loss<T: Float>(p: &[T], data: &[(Vec<f64>, f64)], d: usize, h: usize) -> T {
+    let (layer, head) = p.split_at(h * (d + 1));
+    let (v, c) = (&head[..h], head[h]);
+    data.iter().fold(T::zero(), |acc, (x, y)| {
+        let out = layer.chunks(d + 1).zip(v).fold(c, |o, (wb, &vj)| {
+            let u = x
+                .iter()
+                .zip(wb)
+                .fold(wb[d], |s, (&xi, &wi)| s + k::<T>(xi) * wi);
+            o + vj * u.tanh()
+        });
+        let r = out - k::<T>(*y);
+        acc + k::<T>(0.5) * r * r
+    })
+}
