@@ -6,6 +6,12 @@
 //! [`crate::rules`] by evaluating it at its primal value and combining the returned
 //! partials with its own derivative representation (tangents for forward mode, a tape
 //! node for reverse mode). It never contains a derivative formula.
+//!
+//! **NaN convention.** An operation whose value is NaN has NaN derivatives, in every
+//! engine: forward engines set its tangents to NaN, reverse mode records NaN partials (and
+//! the replay does the same). Without it, skipping zero tangents would let a NaN value
+//! such as `(x − x)/(y − y)` come with zero second derivatives in forward-over-reverse
+//! Hessians while its gradient is NaN. [`value_is_nan`] is the one test every engine uses.
 
 use std::cmp::Ordering;
 
@@ -33,6 +39,19 @@ pub enum Decision<'a, X> {
         /// Recomputes `seen` for another number (used when checking a guard at a new point).
         probe: fn(&X) -> u64,
     },
+    /// A decision taken from several numbers at once (`approx`'s `abs_diff_eq`,
+    /// `relative_eq`, `ulps_eq`): `self` first, then `others`.
+    Joint {
+        /// The other numbers the decision read, in order.
+        others: &'a [X],
+        /// A plain parameter of the decision (a ULP count), passed back to `probe`.
+        param: u64,
+        /// A summary of what was observed: equal summaries mean the same decision.
+        seen: u64,
+        /// Recomputes `seen` from the plain `f64` values of all the numbers (`self` first)
+        /// and `param`.
+        probe: fn(&[f64], u64) -> u64,
+    },
 }
 
 impl<X> Clone for Decision<'_, X> {
@@ -50,6 +69,13 @@ pub trait Chain: Copy + Send + Sync + 'static {
 
     /// A constant: carries no derivative and is never recorded.
     fn constant(value: Self::Primal) -> Self;
+
+    /// NaN in the value and every derivative part (see the NaN convention in the module
+    /// docs). Engines whose derivative parts are numbers (duals) override it.
+    #[doc(hidden)]
+    fn nan_everywhere() -> Self {
+        Self::constant(<Self::Primal as Scalar>::nan_everywhere())
+    }
 
     /// The value one level down (derivative information dropped).
     fn primal(&self) -> Self::Primal;
@@ -132,6 +158,13 @@ pub trait Chain: Copy + Send + Sync + 'static {
     fn observe(&self, decision: Decision<'_, Self>) {
         let _ = decision;
     }
+}
+
+/// Whether an operation's value is NaN, so its derivatives must be NaN too (the NaN
+/// convention in the module docs). Reads the value without reporting a decision.
+#[inline(always)]
+pub(crate) fn value_is_nan<T: Scalar>(value: &T) -> bool {
+    value.untracked_f64().is_nan()
 }
 
 /// A custom rule's level-`k` values and level-`k + 1` partials at an engine's primal type.

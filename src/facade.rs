@@ -185,10 +185,13 @@ macro_rules! impl_scalar_traits {
             fn zero() -> Self {
                 <$t as $crate::chain::Chain>::constant(::num_traits::Zero::zero())
             }
+            /// True when the value is zero, as on `f64` (whatever the derivative parts);
+            /// a decision, guarded in recordings.
             #[inline]
             fn is_zero(&self) -> bool {
-                $crate::chain::Chain::is_constant(self)
-                    && ::num_traits::Zero::is_zero(&$crate::chain::Chain::primal(self))
+                let r = ::num_traits::Zero::is_zero(&$crate::chain::Chain::primal(self));
+                $crate::facade::observe(self, r as u64, |x: &$t| ::num_traits::Zero::is_zero(&$crate::chain::Chain::primal(x)) as u64);
+                r
             }
         }
         impl<$($gen)*> ::num_traits::One for $t {
@@ -387,38 +390,44 @@ macro_rules! impl_scalar_traits {
             #[inline] fn atanh(self) -> Self { $crate::chain::Chain::unary(self, $crate::rules::Unary::Atanh) }
         }
 
-        // ---------- approx ----------
+        // ---------- approx (on primal values, reported as joint decisions) ----------
         impl<$($gen)*> ::approx::AbsDiffEq for $t {
             type Epsilon = Self;
             fn default_epsilon() -> Self { <Self as ::num_traits::Float>::epsilon() }
             fn abs_diff_eq(&self, other: &Self, epsilon: Self) -> bool {
-                ::approx::AbsDiffEq::abs_diff_eq(
+                let r = ::approx::AbsDiffEq::abs_diff_eq(
                     &$crate::chain::Chain::primal(self),
                     &$crate::chain::Chain::primal(other),
                     $crate::chain::Chain::primal(&epsilon),
-                )
+                );
+                $crate::facade::observe_joint(self, &[*other, epsilon], 0, r, $crate::facade::abs_diff_eq_probe);
+                r
             }
         }
         impl<$($gen)*> ::approx::RelativeEq for $t {
             fn default_max_relative() -> Self { <Self as ::num_traits::Float>::epsilon() }
             fn relative_eq(&self, other: &Self, epsilon: Self, max_relative: Self) -> bool {
-                ::approx::RelativeEq::relative_eq(
+                let r = ::approx::RelativeEq::relative_eq(
                     &$crate::chain::Chain::primal(self),
                     &$crate::chain::Chain::primal(other),
                     $crate::chain::Chain::primal(&epsilon),
                     $crate::chain::Chain::primal(&max_relative),
-                )
+                );
+                $crate::facade::observe_joint(self, &[*other, epsilon, max_relative], 0, r, $crate::facade::relative_eq_probe);
+                r
             }
         }
         impl<$($gen)*> ::approx::UlpsEq for $t {
             fn default_max_ulps() -> u32 { 4 }
             fn ulps_eq(&self, other: &Self, epsilon: Self, max_ulps: u32) -> bool {
-                ::approx::UlpsEq::ulps_eq(
+                let r = ::approx::UlpsEq::ulps_eq(
                     &$crate::chain::Chain::primal(self),
                     &$crate::chain::Chain::primal(other),
                     $crate::chain::Chain::primal(&epsilon),
                     max_ulps,
-                )
+                );
+                $crate::facade::observe_joint(self, &[*other, epsilon], max_ulps as u64, r, $crate::facade::ulps_eq_probe);
+                r
             }
         }
 
@@ -555,7 +564,22 @@ macro_rules! impl_scalar_traits {
             }
             #[inline]
             fn value_f64(&self) -> f64 {
-                $crate::Scalar::value_f64(&$crate::chain::Chain::primal(self))
+                let v = $crate::Scalar::value_f64(&$crate::chain::Chain::primal(self));
+                $crate::facade::observe(self, v.to_bits(), |x: &$t| $crate::Scalar::untracked_f64(x).to_bits());
+                v
+            }
+            #[inline]
+            fn untracked_f64(&self) -> f64 {
+                $crate::Scalar::untracked_f64(&$crate::chain::Chain::primal(self))
+            }
+            #[inline]
+            fn nan_everywhere() -> Self {
+                <$t as $crate::chain::Chain>::nan_everywhere()
+            }
+            #[inline]
+            fn is_exact_zero(&self) -> bool {
+                $crate::chain::Chain::is_constant(self)
+                    && $crate::Scalar::is_exact_zero(&$crate::chain::Chain::primal(self))
             }
             #[inline]
             fn is_constant(&self) -> bool {
@@ -597,6 +621,43 @@ macro_rules! impl_scalar_traits {
 #[inline]
 pub fn observe<X: Chain>(x: &X, seen: u64, probe: fn(&X) -> u64) {
     x.observe(Decision::Inspect { seen, probe });
+}
+
+/// Reports to `x`'s engine a decision taken from `x` and `others` together (an `approx`
+/// comparison) whose outcome was `outcome`; `probe` recomputes it from plain values.
+#[doc(hidden)]
+#[inline]
+pub fn observe_joint<X: Chain>(
+    x: &X,
+    others: &[X],
+    param: u64,
+    outcome: bool,
+    probe: fn(&[f64], u64) -> u64,
+) {
+    x.observe(Decision::Joint {
+        others,
+        param,
+        seen: outcome as u64,
+        probe,
+    });
+}
+
+/// `approx::AbsDiffEq::abs_diff_eq` on plain values `[a, b, epsilon]`, for guards.
+#[doc(hidden)]
+pub fn abs_diff_eq_probe(v: &[f64], _: u64) -> u64 {
+    approx::AbsDiffEq::abs_diff_eq(&v[0], &v[1], v[2]) as u64
+}
+
+/// `approx::RelativeEq::relative_eq` on plain values `[a, b, epsilon, max_relative]`.
+#[doc(hidden)]
+pub fn relative_eq_probe(v: &[f64], _: u64) -> u64 {
+    approx::RelativeEq::relative_eq(&v[0], &v[1], v[2], v[3]) as u64
+}
+
+/// `approx::UlpsEq::ulps_eq` on plain values `[a, b, epsilon]` with `max_ulps`.
+#[doc(hidden)]
+pub fn ulps_eq_probe(v: &[f64], max_ulps: u64) -> u64 {
+    approx::UlpsEq::ulps_eq(&v[0], &v[1], v[2], max_ulps as u32) as u64
 }
 
 /// One number summarising `integer_decode`'s result, for guards.

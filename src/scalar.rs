@@ -38,7 +38,28 @@ pub trait Scalar:
     fn cst(c: f64) -> Self;
 
     /// The plain `f64` value at the bottom of any nesting (tangents dropped).
+    ///
+    /// The value leaves mixad as plain data, so inside a [`crate::reverse::record`]ed
+    /// function it is a guarded decision: the recording is redone wherever the value
+    /// differs (like [`crate::reverse::Var::value`]).
     fn value_f64(&self) -> f64;
+
+    /// [`Scalar::value_f64`] without reporting a decision: mixad's own bookkeeping (guard
+    /// checks, NaN propagation), never a branch of the user's function.
+    #[doc(hidden)]
+    fn untracked_f64(&self) -> f64;
+
+    /// True when the value is zero and no derivative part at any level is non-zero: a
+    /// structural zero, which engines may skip (a zero tangent, a zero adjoint). Not a
+    /// decision: unlike `Zero::is_zero` (which looks at the value only, as on `f64`), it is
+    /// never recorded as a guard.
+    #[doc(hidden)]
+    fn is_exact_zero(&self) -> bool;
+
+    /// NaN in the value and in every derivative part at every level: what an operation
+    /// whose value is NaN carries (see [`crate::chain`]'s NaN convention).
+    #[doc(hidden)]
+    fn nan_everywhere() -> Self;
 
     /// True when this number carries no derivative information at any level.
     ///
@@ -96,6 +117,18 @@ impl Scalar for f64 {
         *self
     }
     #[inline(always)]
+    fn untracked_f64(&self) -> f64 {
+        *self
+    }
+    #[inline(always)]
+    fn is_exact_zero(&self) -> bool {
+        *self == 0.0
+    }
+    #[inline(always)]
+    fn nan_everywhere() -> Self {
+        Self::NAN
+    }
+    #[inline(always)]
     fn is_constant(&self) -> bool {
         true
     }
@@ -121,6 +154,18 @@ impl Scalar for f32 {
     #[inline(always)]
     fn value_f64(&self) -> f64 {
         *self as f64
+    }
+    #[inline(always)]
+    fn untracked_f64(&self) -> f64 {
+        *self as f64
+    }
+    #[inline(always)]
+    fn is_exact_zero(&self) -> bool {
+        *self == 0.0
+    }
+    #[inline(always)]
+    fn nan_everywhere() -> Self {
+        Self::NAN
     }
     #[inline(always)]
     fn is_constant(&self) -> bool {

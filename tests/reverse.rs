@@ -232,8 +232,9 @@ fn clear_panic_or<R>(f: impl FnOnce() -> R) -> Option<R> {
 }
 
 /// Panic messages from `src/reverse/tape.rs`.
-const FOREIGN_VAR: &str = "mixad: a reverse variable from another recording (finished, or on \
-                           another thread) was used";
+const FOREIGN_VAR: &str = "mixad: a reverse variable from a recording that has finished was used";
+const OTHER_THREAD: &str =
+    "mixad: a reverse variable was used on another thread than its recording's";
 const OUTER_VAR: &str = "mixad: a variable of an outer recording was used inside an inner \
                          recording of the same type";
 const NO_RECORDING: &str = "mixad: a reverse variable was used with no recording active";
@@ -588,7 +589,7 @@ fn variable_moved_to_another_thread_panics_there() {
                     .join()
             });
             let text = panic_text(&*outcome.expect_err("using v on another thread must panic"));
-            assert!(text.contains(FOREIGN_VAR), "unexpected message {text:?}");
+            assert!(text.contains(OTHER_THREAD), "unexpected message {text:?}");
             // This thread's recording is untouched.
             x[0] * x[0]
         },

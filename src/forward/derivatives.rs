@@ -2,7 +2,7 @@
 
 use faer::Mat;
 
-use crate::forward::tag::fresh_tag;
+use crate::forward::tag::{check_result, fresh_tag};
 use crate::forward::{Dual, DualVec};
 use crate::Scalar;
 
@@ -28,7 +28,9 @@ pub fn value_and_derivative<S: Scalar, F>(f: F, x: S) -> (S, S)
 where
     F: FnOnce(Dual<S>) -> Dual<S>,
 {
-    let y = f(Dual::tagged(x, S::one(), fresh_tag()));
+    let tag = fresh_tag();
+    let y = f(Dual::tagged(x, S::one(), tag));
+    check_result(y.tag, tag, "forward::derivative");
     (y.value, y.tangent)
 }
 
@@ -49,7 +51,11 @@ where
         Dual::tagged(S::one(), S::zero(), inner),
         outer,
     );
-    f(seed).tangent.tangent
+    let y = f(seed);
+    check_result(y.tag, outer, "forward::second_derivative");
+    check_result(y.value.tag, inner, "forward::second_derivative");
+    check_result(y.tangent.tag, inner, "forward::second_derivative");
+    y.tangent.tangent
 }
 
 /// Jacobian-vector product of `f: Rⁿ → Rᵐ`: returns `(f(x), J(x)·v)` in one sweep.
@@ -75,8 +81,15 @@ where
         v.len()
     );
     let inputs: Vec<Dual<S>> = Dual::seed_direction(x, v);
+    let tag = inputs.first().map_or(0, |d| d.tag);
     let out = f(&inputs);
-    out.as_ref().iter().map(|y| (y.value, y.tangent)).unzip()
+    out.as_ref()
+        .iter()
+        .map(|y| {
+            check_result(y.tag, tag, "forward::jvp");
+            (y.value, y.tangent)
+        })
+        .unzip()
 }
 
 /// Gradient of `f: Rⁿ → R` by forward mode, [`LANES`] directions per sweep.
@@ -121,6 +134,7 @@ where
         let end = (start + chunk).min(x.len());
         seed(&mut inputs, start, end);
         let y = f(&inputs);
+        check_result(y.tag, inputs[start].tag, "forward::gradient");
         grad.extend_from_slice(&y.tangents[..end - start]);
         unseed(&mut inputs, start, end);
     }
@@ -162,6 +176,7 @@ where
             out.len()
         );
         for (i, y) in out.iter().enumerate() {
+            check_result(y.tag, inputs[start].tag, "forward::jacobian");
             for j in start..end {
                 jac[(i, j)] = y.tangents[j - start];
             }

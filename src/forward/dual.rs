@@ -2,8 +2,8 @@
 
 use std::fmt;
 
-use crate::chain::Chain;
-use crate::forward::tag::merge;
+use crate::chain::{value_is_nan, Chain};
+use crate::forward::tag::{merge, Tag};
 use crate::rules::{Binary, Unary};
 use crate::Scalar;
 
@@ -28,7 +28,7 @@ pub struct Dual<T> {
     pub tangent: T,
     /// Which differentiation this dual belongs to (0: made by hand or constant); see
     /// `forward::tag`.
-    pub(crate) tag: u32,
+    pub(crate) tag: Tag,
 }
 
 impl<T: Scalar> Dual<T> {
@@ -53,12 +53,24 @@ impl<T: Scalar> Dual<T> {
 
     /// A dual belonging to the differentiation tagged `tag`.
     #[inline(always)]
-    pub(crate) fn tagged(value: T, tangent: T, tag: u32) -> Self {
+    pub(crate) fn tagged(value: T, tangent: T, tag: Tag) -> Self {
         Dual {
             value,
             tangent,
             tag,
         }
+    }
+
+    /// The result of an operation: like [`Dual::tagged`], but a NaN value gets a NaN
+    /// tangent (the NaN convention of [`crate::chain`]).
+    #[inline(always)]
+    fn result(value: T, tangent: T, tag: Tag) -> Self {
+        let tangent = if value_is_nan(&value) {
+            T::nan_everywhere()
+        } else {
+            tangent
+        };
+        Dual::tagged(value, tangent, tag)
     }
 
     /// A constant: tangent 0. Use it to lift a value captured from an outer computation
@@ -80,7 +92,7 @@ impl<T: Scalar> Dual<T> {
 /// that does not move has derivative 0 whatever its local slope.
 #[inline(always)]
 pub(crate) fn chain_term<T: Scalar>(d: T, t: T) -> T {
-    if t.is_zero() {
+    if t.is_exact_zero() {
         T::zero()
     } else {
         d * t
@@ -95,6 +107,10 @@ impl<T: Scalar> Chain for Dual<T> {
         Dual::new(value, T::zero())
     }
 
+    fn nan_everywhere() -> Self {
+        Dual::new(T::nan_everywhere(), T::nan_everywhere())
+    }
+
     #[inline(always)]
     fn primal(&self) -> T {
         self.value
@@ -102,7 +118,7 @@ impl<T: Scalar> Chain for Dual<T> {
 
     #[inline]
     fn is_constant(&self) -> bool {
-        self.tangent.is_zero() && self.value.is_constant()
+        self.tangent.is_exact_zero() && self.value.is_constant()
     }
 
     #[inline(always)]
@@ -113,14 +129,14 @@ impl<T: Scalar> Chain for Dual<T> {
     #[inline(always)]
     fn unary(self, op: Unary) -> Self {
         let (v, d) = op.apply(self.value);
-        Dual::tagged(v, chain_term(d, self.tangent), self.tag)
+        Dual::result(v, chain_term(d, self.tangent), self.tag)
     }
 
     #[inline(always)]
     fn binary(self, rhs: Self, op: Binary) -> Self {
         let tag = merge(self.tag, rhs.tag);
         let (v, da, db) = op.apply(self.value, rhs.value);
-        Dual::tagged(
+        Dual::result(
             v,
             chain_term(da, self.tangent) + chain_term(db, rhs.tangent),
             tag,
@@ -130,13 +146,13 @@ impl<T: Scalar> Chain for Dual<T> {
     #[inline(always)]
     fn add(self, rhs: Self) -> Self {
         let tag = merge(self.tag, rhs.tag);
-        Dual::tagged(self.value + rhs.value, self.tangent + rhs.tangent, tag)
+        Dual::result(self.value + rhs.value, self.tangent + rhs.tangent, tag)
     }
 
     #[inline(always)]
     fn sub(self, rhs: Self) -> Self {
         let tag = merge(self.tag, rhs.tag);
-        Dual::tagged(self.value - rhs.value, self.tangent - rhs.tangent, tag)
+        Dual::result(self.value - rhs.value, self.tangent - rhs.tangent, tag)
     }
 
     #[inline(always)]
@@ -146,7 +162,7 @@ impl<T: Scalar> Chain for Dual<T> {
 
     #[inline(always)]
     fn scale(self, c: T) -> Self {
-        Dual::tagged(self.value * c, self.tangent * c, self.tag)
+        Dual::result(self.value * c, self.tangent * c, self.tag)
     }
 
     fn combine_partials(value: T, operands: &[Self], partials: &[T]) -> Self {
@@ -156,7 +172,7 @@ impl<T: Scalar> Chain for Dual<T> {
             tag = merge(tag, x.tag);
             tangent += chain_term(d, x.tangent);
         }
-        Dual::tagged(value, tangent, tag)
+        Dual::result(value, tangent, tag)
     }
 }
 

@@ -2,9 +2,9 @@
 
 use std::fmt;
 
-use crate::chain::Chain;
+use crate::chain::{value_is_nan, Chain};
 use crate::forward::dual::chain_term;
-use crate::forward::tag::merge;
+use crate::forward::tag::{merge, Tag};
 use crate::rules::{Binary, Unary};
 use crate::Scalar;
 
@@ -29,7 +29,7 @@ pub struct DualVec<T, const N: usize> {
     pub tangents: [T; N],
     /// Which differentiation this dual belongs to (0: made by hand or constant); see
     /// `forward::tag`.
-    pub(crate) tag: u32,
+    pub(crate) tag: Tag,
 }
 
 impl<T: Scalar, const N: usize> DualVec<T, N> {
@@ -45,7 +45,7 @@ impl<T: Scalar, const N: usize> DualVec<T, N> {
 
     /// A dual belonging to the differentiation tagged `tag`.
     #[inline(always)]
-    pub(crate) fn tagged(value: T, tangents: [T; N], tag: u32) -> Self {
+    pub(crate) fn tagged(value: T, tangents: [T; N], tag: Tag) -> Self {
         DualVec {
             value,
             tangents,
@@ -74,13 +74,23 @@ impl<T: Scalar, const N: usize> DualVec<T, N> {
         DualVec::new(value, tangents)
     }
 
+    /// The result of an operation: like [`DualVec::tagged`], but a NaN value gets NaN
+    /// tangents (the NaN convention of [`crate::chain`]).
+    #[inline(always)]
+    fn result(value: T, mut tangents: [T; N], tag: Tag) -> Self {
+        if value_is_nan(&value) {
+            tangents = [T::nan_everywhere(); N];
+        }
+        DualVec::tagged(value, tangents, tag)
+    }
+
     #[inline(always)]
     fn map(self, value: T, f: impl Fn(T) -> T) -> Self {
         let mut tangents = self.tangents;
         for t in tangents.iter_mut() {
             *t = f(*t);
         }
-        DualVec::tagged(value, tangents, self.tag)
+        DualVec::result(value, tangents, self.tag)
     }
 }
 
@@ -92,6 +102,10 @@ impl<T: Scalar, const N: usize> Chain for DualVec<T, N> {
         DualVec::new(value, [T::zero(); N])
     }
 
+    fn nan_everywhere() -> Self {
+        DualVec::new(T::nan_everywhere(), [T::nan_everywhere(); N])
+    }
+
     #[inline(always)]
     fn primal(&self) -> T {
         self.value
@@ -99,7 +113,7 @@ impl<T: Scalar, const N: usize> Chain for DualVec<T, N> {
 
     #[inline]
     fn is_constant(&self) -> bool {
-        self.tangents.iter().all(|t| t.is_zero()) && self.value.is_constant()
+        self.tangents.iter().all(|t| t.is_exact_zero()) && self.value.is_constant()
     }
 
     #[inline(always)]
@@ -132,7 +146,7 @@ impl<T: Scalar, const N: usize> Chain for DualVec<T, N> {
                 *t = chain_term(da, *t) + chain_term(db, *r);
             }
         }
-        DualVec::tagged(v, tangents, tag)
+        DualVec::result(v, tangents, tag)
     }
 
     #[inline(always)]
@@ -141,7 +155,7 @@ impl<T: Scalar, const N: usize> Chain for DualVec<T, N> {
         for (t, r) in tangents.iter_mut().zip(rhs.tangents.iter()) {
             *t += *r;
         }
-        DualVec::tagged(self.value + rhs.value, tangents, merge(self.tag, rhs.tag))
+        DualVec::result(self.value + rhs.value, tangents, merge(self.tag, rhs.tag))
     }
 
     #[inline(always)]
@@ -150,7 +164,7 @@ impl<T: Scalar, const N: usize> Chain for DualVec<T, N> {
         for (t, r) in tangents.iter_mut().zip(rhs.tangents.iter()) {
             *t -= *r;
         }
-        DualVec::tagged(self.value - rhs.value, tangents, merge(self.tag, rhs.tag))
+        DualVec::result(self.value - rhs.value, tangents, merge(self.tag, rhs.tag))
     }
 
     #[inline(always)]
@@ -172,7 +186,7 @@ impl<T: Scalar, const N: usize> Chain for DualVec<T, N> {
                 *t += chain_term(d, xt);
             }
         }
-        DualVec::tagged(value, tangents, tag)
+        DualVec::result(value, tangents, tag)
     }
 }
 

@@ -8,13 +8,22 @@
 //! (ForwardDiff.jl's perturbation confusion): mixad panics instead. The correct nesting
 //! lifts the captured value one level up (`Dual::constant(x)`), giving each level its own
 //! type.
+//!
+//! A foreign dual can also reach a call's result without ever meeting the call's own
+//! inputs (returned as is, or through unary operations and constant scaling, which merge no
+//! tags): every forward API therefore checks the tag of what the function returns
+//! ([`check_result`]).
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-static NEXT_TAG: AtomicU32 = AtomicU32::new(1);
+/// A differentiation's tag: 64 bits, so tags never repeat in a process (at one new tag per
+/// nanosecond, 2⁶⁴ take 585 years).
+pub(crate) type Tag = u64;
+
+static NEXT_TAG: AtomicU64 = AtomicU64::new(1);
 
 /// A tag no other differentiation in this process has (0 is never returned).
-pub(crate) fn fresh_tag() -> u32 {
+pub(crate) fn fresh_tag() -> Tag {
     loop {
         let tag = NEXT_TAG.fetch_add(1, Ordering::Relaxed);
         if tag != 0 {
@@ -28,7 +37,7 @@ pub(crate) fn fresh_tag() -> u32 {
 /// # Panics
 /// If both are non-zero and differ (see the module docs).
 #[inline(always)]
-pub(crate) fn merge(a: u32, b: u32) -> u32 {
+pub(crate) fn merge(a: Tag, b: Tag) -> Tag {
     if a == b || b == 0 {
         a
     } else if a == 0 {
@@ -36,6 +45,34 @@ pub(crate) fn merge(a: u32, b: u32) -> u32 {
     } else {
         confused()
     }
+}
+
+/// Checks a value a forward call returns: its tag must be the call's own (or 0, a
+/// constant or a dual made by hand). A foreign tag means a dual captured from another
+/// differentiation of the same type (an outer call's variable, or one that escaped an
+/// earlier call) reached the result through operations that never met the call's own
+/// inputs (unary operations, scaling by constants, or returning it as is), where its
+/// tangent would be read as this call's derivative.
+///
+/// # Panics
+/// On a foreign tag, naming `api`.
+#[inline(always)]
+pub(crate) fn check_result(found: Tag, own: Tag, api: &str) {
+    if found != own && found != 0 {
+        foreign_result(api)
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn foreign_result(api: &str) -> ! {
+    panic!(
+        "mixad: perturbation confusion in {api}: the function returned a dual number that \
+         belongs to another forward-mode differentiation of the same type (a value captured \
+         from an outer call, or one that escaped an earlier call); its tangent is not this \
+         call's derivative. Lift the captured value into the inner call's type, e.g. \
+         `Dual::constant(x)`, so each level has its own type"
+    )
 }
 
 #[cold]

@@ -11,6 +11,7 @@ use std::cmp::Ordering;
 
 use crate::chain::Decision;
 use crate::reverse::tape::{pull_block, rebase, sweep_with_blocks, Node};
+use crate::reverse::var::nan_convention;
 use crate::reverse::Var;
 use crate::rules::linalg::{BlockOp, Saved};
 use crate::rules::{Binary, CustomRule, Unary};
@@ -97,7 +98,7 @@ impl Step {
 const CONST: u32 = 1 << 31;
 
 /// A control-flow decision taken during recording, and what it saw.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) enum Guard<T> {
     Compare {
         lhs: Operand<T>,
@@ -109,6 +110,52 @@ pub(crate) enum Guard<T> {
         seen: u64,
         probe: fn(&Var<T>) -> u64,
     },
+    /// A decision read from several numbers at once (an `approx` comparison).
+    Joint {
+        of: Vec<Operand<T>>,
+        param: u64,
+        seen: u64,
+        probe: fn(&[f64], u64) -> u64,
+    },
+    /// An operation that failed (a block operation's `Err`, a custom rule that panicked)
+    /// when recorded; it holds while the operation still fails at the new point.
+    Fails { what: Fallible, of: Vec<Operand<T>> },
+}
+
+/// An operation whose failure a recording can depend on (a function that handles the
+/// failure takes another branch).
+#[derive(Clone, Debug)]
+pub(crate) enum Fallible {
+    /// A block operation returned `Err`.
+    Block(BlockOp),
+    /// A custom rule panicked when asked for level `level` (values) and `level + 1`
+    /// (partials).
+    Custom { rule: CustomRule, level: usize },
+}
+
+impl Fallible {
+    /// Whether the operation fails at the plain values `x`.
+    fn fails(&self, x: &[f64]) -> bool {
+        match self {
+            Fallible::Block(op) => op.forward(x).is_err(),
+            Fallible::Custom { rule, level } => {
+                let evaluate = || {
+                    let mut v = vec![0.0; rule.level_len(*level)];
+                    rule.level_f64(x, *level, &mut v);
+                    let mut d = vec![0.0; rule.level_len(level + 1)];
+                    rule.level_f64(x, level + 1, &mut d);
+                };
+                catch_quietly(evaluate).is_none()
+            }
+        }
+    }
+}
+
+/// Runs `f`, returning `None` if it panics. Used where mixad's replay evaluates code that
+/// may panic (custom rules): a panic there means "this operation fails here", which the
+/// caller treats as a failed guard (the function is recorded again and handles it).
+pub(crate) fn catch_quietly<R>(f: impl FnOnce() -> R) -> Option<R> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).ok()
 }
 
 /// What a logging recording collects beside its tape segment.
@@ -162,7 +209,7 @@ impl<T: Scalar> ProgramLog<T> {
 
     /// Logs a decision taken from `x`'s value, in the recording with id `id`: operands of
     /// other recordings are constants from its point of view.
-    pub(crate) fn guard(&mut self, id: u32, x: &Var<T>, decision: Decision<'_, Var<T>>) {
+    pub(crate) fn guard(&mut self, id: u64, x: &Var<T>, decision: Decision<'_, Var<T>>) {
         let guard = match decision {
             Decision::Compare { other, outcome } => Guard::Compare {
                 lhs: x.operand_in(id),
@@ -174,8 +221,30 @@ impl<T: Scalar> ProgramLog<T> {
                 seen,
                 probe,
             },
+            Decision::Joint {
+                others,
+                param,
+                seen,
+                probe,
+            } => Guard::Joint {
+                of: std::iter::once(x)
+                    .chain(others)
+                    .map(|v| v.operand_in(id))
+                    .collect(),
+                param,
+                seen,
+                probe,
+            },
         };
         self.guards.push(guard);
+    }
+
+    /// Logs that `what`, applied to `x`, failed, in the recording with id `id`.
+    pub(crate) fn failure(&mut self, id: u64, what: Fallible, x: &[Var<T>]) {
+        self.guards.push(Guard::Fails {
+            what,
+            of: x.iter().map(|v| v.operand_in(id)).collect(),
+        });
     }
 }
 
@@ -185,7 +254,7 @@ impl<T: Scalar> ProgramLog<T> {
 #[derive(Clone, Debug)]
 pub(crate) struct Program {
     /// The id of the recording it came from; workspaces use it to know their layout.
-    id: u32,
+    id: u64,
     /// Per node, its two operands: a node index, or `CONST | k` for `constants[k]`.
     operands: Vec<[u32; 2]>,
     steps: Vec<Step>,
@@ -203,7 +272,7 @@ pub(crate) struct Program {
 impl Program {
     /// Builds a program from a tape segment starting at `start` and its log.
     pub(crate) fn new(
-        id: u32,
+        id: u64,
         nodes: &[Node<f64>],
         start: u32,
         log: ProgramLog<f64>,
@@ -269,19 +338,35 @@ impl Program {
                 }
             })
             .collect();
+        let rebase_all = |of: &[Operand<f64>]| of.iter().map(|o| o.rebase(start)).collect();
         let guards = log
             .guards
             .iter()
-            .map(|g| match *g {
+            .map(|g| match g {
                 Guard::Compare { lhs, rhs, outcome } => Guard::Compare {
                     lhs: lhs.rebase(start),
                     rhs: rhs.rebase(start),
-                    outcome,
+                    outcome: *outcome,
                 },
                 Guard::Inspect { of, seen, probe } => Guard::Inspect {
                     of: of.rebase(start),
+                    seen: *seen,
+                    probe: *probe,
+                },
+                Guard::Joint {
+                    of,
+                    param,
                     seen,
                     probe,
+                } => Guard::Joint {
+                    of: rebase_all(of),
+                    param: *param,
+                    seen: *seen,
+                    probe: *probe,
+                },
+                Guard::Fails { what, of } => Guard::Fails {
+                    what: what.clone(),
+                    of: rebase_all(of),
                 },
             })
             .collect();
@@ -367,6 +452,15 @@ impl Program {
         self.guards.len()
     }
 
+    /// Whether a replay at a new point can fail: a guard, a block operation that can
+    /// return `Err`, or a custom rule (which may panic). A program that cannot fail needs
+    /// no `f64` check before sweeps at other scalar types.
+    pub(crate) fn can_fail(&self) -> bool {
+        !self.guards.is_empty()
+            || !self.customs.is_empty()
+            || self.blocks.iter().any(|b| b.op.can_fail())
+    }
+
     /// Evaluates values and partials at `x` into `ws`; returns false if a guard fails.
     pub(crate) fn forward<U: Scalar>(&self, x: &[U], ws: &mut Workspace<U>) -> bool {
         assert_eq!(
@@ -390,7 +484,11 @@ impl Program {
         for i in self.inputs + 1..self.operands.len() {
             match self.steps[i] {
                 Step::Custom(call) => {
-                    self.replay_custom(call, i, values, nodes);
+                    // A rule that panics at this point fails like a guard: the caller
+                    // re-records, and the function handles the panic itself (or not).
+                    if catch_quietly(|| self.replay_custom(call, i, values, nodes)).is_none() {
+                        return false;
+                    }
                     continue;
                 }
                 Step::CustomLink | Step::BlockOutput => continue,
@@ -435,14 +533,14 @@ impl Program {
                 }
             };
             values[i] = v;
-            nodes[i].partials = [pa, pb];
+            nodes[i].partials = nan_convention(&v, [pa, pb]);
         }
         self.guards_hold(values)
     }
 
     fn value_of<U: Scalar>(values: &[U], op: &Operand<f64>) -> f64 {
         match *op {
-            Operand::Node(i) => values[i as usize].value_f64(),
+            Operand::Node(i) => values[i as usize].untracked_f64(),
             Operand::Const(c) => c,
         }
     }
@@ -454,6 +552,19 @@ impl Program {
             }
             Guard::Inspect { of, seen, probe } => {
                 probe(&Var::constant(Self::value_of(values, of))) == *seen
+            }
+            Guard::Joint {
+                of,
+                param,
+                seen,
+                probe,
+            } => {
+                let v: Vec<f64> = of.iter().map(|o| Self::value_of(values, o)).collect();
+                probe(&v, *param) == *seen
+            }
+            Guard::Fails { what, of } => {
+                let v: Vec<f64> = of.iter().map(|o| Self::value_of(values, o)).collect();
+                what.fails(&v)
             }
         })
     }
@@ -532,7 +643,7 @@ impl Program {
     }
 
     /// The id of the recording this program came from (changes on every re-recording).
-    pub(crate) fn id(&self) -> u32 {
+    pub(crate) fn id(&self) -> u64 {
         self.id
     }
 }
@@ -541,7 +652,7 @@ impl Program {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Workspace<U> {
     /// The id of the program the buffers are laid out for (0: none).
-    program: u32,
+    program: u64,
     values: Vec<U>,
     nodes: Vec<Node<U>>,
     adjoints: Vec<U>,

@@ -12,7 +12,7 @@ use crate::reverse::Var;
 
 /// An active recording. Not `Send`: it belongs to this thread's tape.
 pub(crate) struct Session<S: TapeScalar> {
-    id: u32,
+    id: u64,
     start: u32,
     open: bool,
     _thread_bound: PhantomData<*const S>,
@@ -52,7 +52,7 @@ impl<S: TapeScalar> Session<S> {
     }
 
     /// The recording's id.
-    pub(crate) fn id(&self) -> u32 {
+    pub(crate) fn id(&self) -> u64 {
         self.id
     }
 

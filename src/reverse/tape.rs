@@ -9,10 +9,10 @@
 //! active recording is a *segment* of the tape, identified by a process-unique id that its
 //! variables carry, so a variable used outside its recording is caught, not misread.
 
-use std::sync::atomic::{AtomicU32, Ordering as AtomicOrdering};
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 
 use crate::chain::Decision;
-use crate::reverse::program::{ProgramLog, Step};
+use crate::reverse::program::{Fallible, ProgramLog, Step};
 use crate::reverse::Var;
 use crate::rules::linalg::{BlockOp, Saved};
 use crate::Scalar;
@@ -70,7 +70,7 @@ pub(crate) fn pull_block<T: Scalar>(
     adjoints: &mut [T],
 ) {
     let out = first_out as usize..first_out as usize + op.output_len();
-    if adjoints[out.clone()].iter().all(|a| a.is_zero()) {
+    if adjoints[out.clone()].iter().all(|a| a.is_exact_zero()) {
         return;
     }
     let mut xbar = vec![T::zero(); op.input_len()];
@@ -83,7 +83,7 @@ pub(crate) fn pull_block<T: Scalar>(
 /// An active recording on a tape.
 struct Segment<T> {
     start: u32,
-    id: u32,
+    id: u64,
     log: Option<Box<ProgramLog<T>>>,
 }
 
@@ -96,21 +96,21 @@ pub struct Tape<T> {
     adjoints: Vec<T>,
     segments: Vec<Segment<T>>,
     /// Id of the innermost active recording (0: none).
-    current: u32,
+    current: u64,
+    /// This tape's number: the high 32 bits of its recordings' ids (0 until the first
+    /// recording). Other threads' tapes have other numbers, so a variable that crossed
+    /// threads is told apart from one whose recording finished.
+    number: u64,
+    /// Numbers this tape used before (it takes a new one every 2³² recordings).
+    old_numbers: Vec<u64>,
+    /// The low 32 bits of the next recording's id.
+    next_sequence: u64,
     /// Whether the innermost recording also logs a replayable program.
     logging: bool,
 }
 
-static NEXT_RECORDING_ID: AtomicU32 = AtomicU32::new(1);
-
-fn fresh_id() -> u32 {
-    loop {
-        let id = NEXT_RECORDING_ID.fetch_add(1, AtomicOrdering::Relaxed);
-        if id != 0 {
-            return id;
-        }
-    }
-}
+/// The next tape number (see `Tape::number`).
+static NEXT_TAPE_NUMBER: AtomicU64 = AtomicU64::new(1);
 
 impl<T: Scalar> Default for Tape<T> {
     fn default() -> Self {
@@ -127,16 +127,46 @@ impl<T: Scalar> Tape<T> {
             adjoints: Vec::new(),
             segments: Vec::new(),
             current: 0,
+            number: 0,
+            old_numbers: Vec::new(),
+            next_sequence: 1 << 32,
             logging: false,
         }
     }
 
+    /// A recording id no recording in this process had: this tape's number in the high 32
+    /// bits, a sequence number in the low 32. Ids never repeat (a tape takes a new number
+    /// after 2³² recordings), so a stale variable is always told apart.
+    fn fresh_id(&mut self) -> u64 {
+        if self.next_sequence >= 1 << 32 {
+            let number = NEXT_TAPE_NUMBER.fetch_add(1, AtomicOrdering::Relaxed);
+            assert!(
+                number < 1 << 32,
+                "mixad: 2^32 tape numbers used up; recording ids would repeat"
+            );
+            if self.number != 0 {
+                self.old_numbers.push(self.number);
+            }
+            self.number = number;
+            self.next_sequence = 1;
+        }
+        let id = self.number << 32 | self.next_sequence;
+        self.next_sequence += 1;
+        id
+    }
+
+    /// Whether recording `id` was made on this tape (this thread).
+    fn made_here(&self, id: u64) -> bool {
+        let number = id >> 32;
+        number == self.number || self.old_numbers.contains(&number)
+    }
+
     /// Opens a recording; returns its id and the index of its first node.
-    pub(crate) fn begin(&mut self, log: bool) -> (u32, u32) {
+    pub(crate) fn begin(&mut self, log: bool) -> (u64, u32) {
         if self.nodes.is_empty() {
             self.nodes.push(Node::leaf());
         }
-        let id = fresh_id();
+        let id = self.fresh_id();
         let start = self.nodes.len() as u32;
         self.segments.push(Segment {
             start,
@@ -149,7 +179,7 @@ impl<T: Scalar> Tape<T> {
     }
 
     /// Takes the program log of recording `id` (which stops logging).
-    pub(crate) fn take_log(&mut self, id: u32) -> Option<Box<ProgramLog<T>>> {
+    pub(crate) fn take_log(&mut self, id: u64) -> Option<Box<ProgramLog<T>>> {
         let seg = self.segments.iter_mut().rev().find(|s| s.id == id)?;
         let log = seg.log.take();
         if self.current == id {
@@ -162,7 +192,7 @@ impl<T: Scalar> Tape<T> {
     ///
     /// Recordings close innermost first; if an inner one was left open (it cannot be, with
     /// the RAII guard, but a bug must not corrupt the tape) it is closed too.
-    pub(crate) fn end(&mut self, id: u32) {
+    pub(crate) fn end(&mut self, id: u64) {
         if !self.segments.iter().any(|s| s.id == id) {
             return;
         }
@@ -187,9 +217,14 @@ impl<T: Scalar> Tape<T> {
         }
     }
 
+    /// Whether recording `id` is active on this tape (innermost or not).
+    pub(crate) fn is_active(&self, id: u64) -> bool {
+        self.segments.iter().any(|s| s.id == id)
+    }
+
     /// Panics unless `recording` is the innermost active recording.
     #[inline(always)]
-    pub(crate) fn check(&self, recording: u32) {
+    pub(crate) fn check(&self, recording: u64) {
         if recording != self.current {
             self.mismatch(recording);
         }
@@ -197,7 +232,16 @@ impl<T: Scalar> Tape<T> {
 
     #[cold]
     #[inline(never)]
-    fn mismatch(&self, recording: u32) -> ! {
+    fn mismatch(&self, recording: u64) -> ! {
+        if !self.made_here(recording) {
+            panic!(
+                "mixad: a reverse variable was used on another thread than its recording's \
+                 (each thread records on its own tape; a variable sent to a rayon or std \
+                 thread inside the function cannot be recorded there). Do the arithmetic on \
+                 variables on the recording's thread, or differentiate the work of each \
+                 thread separately and combine the results"
+            );
+        }
         if self.current == 0 {
             panic!(
                 "mixad: a reverse variable was used with no recording active; variables live \
@@ -212,14 +256,14 @@ impl<T: Scalar> Tape<T> {
             );
         }
         panic!(
-            "mixad: a reverse variable from another recording (finished, or on another \
-             thread) was used; variables live only inside their own recording"
+            "mixad: a reverse variable from a recording that has finished was used; \
+             variables live only inside their own recording"
         );
     }
 
     /// Panics unless both `a` and `b` are the innermost active recording.
     #[inline(always)]
-    pub(crate) fn check2(&self, a: u32, b: u32) {
+    pub(crate) fn check2(&self, a: u64, b: u64) {
         if (a ^ self.current) | (b ^ self.current) != 0 {
             self.mismatch(if a != self.current { a } else { b });
         }
@@ -233,12 +277,13 @@ impl<T: Scalar> Tape<T> {
     /// innermost: a decision on an outer variable taken inside a nested gradient still
     /// guards the outer recording.
     pub(crate) fn record_decision(&mut self, x: &Var<T>, decision: Decision<'_, Var<T>>) {
-        let other = match decision {
-            Decision::Compare { other, .. } => Some(*other),
-            Decision::Inspect { .. } => None,
+        let others: &[Var<T>] = match &decision {
+            Decision::Compare { other, .. } => std::slice::from_ref(*other),
+            Decision::Inspect { .. } => &[],
+            Decision::Joint { others, .. } => others,
         };
-        let variables = [Some(*x), other];
-        for v in variables.iter().flatten() {
+        let variables = || std::iter::once(x).chain(others);
+        for v in variables() {
             if v.index() != 0 && !self.segments.iter().any(|s| s.id == v.recording()) {
                 self.mismatch(v.recording());
             }
@@ -248,8 +293,23 @@ impl<T: Scalar> Tape<T> {
                 continue;
             };
             let owns = |v: &Var<T>| v.index() != 0 && v.recording() == seg.id;
-            if variables.iter().flatten().any(owns) {
+            if variables().any(owns) {
                 log.guard(seg.id, x, decision);
+            }
+        }
+    }
+
+    /// Handles the failure of `what` on inputs `x` (a block operation's `Err`, a custom
+    /// rule's panic): each active recording that logs a program and owns one of `x` keeps
+    /// it as a guard, so a replay where the operation succeeds records again.
+    #[cold]
+    pub(crate) fn record_failure(&mut self, what: &Fallible, x: &[Var<T>]) {
+        for seg in &mut self.segments {
+            let Some(log) = seg.log.as_deref_mut() else {
+                continue;
+            };
+            if x.iter().any(|v| v.index() != 0 && v.recording() == seg.id) {
+                log.failure(seg.id, what.clone(), x);
             }
         }
     }
@@ -434,7 +494,7 @@ pub(crate) fn reverse_sweep<T: Scalar>(nodes: &[Node<T>], first: usize, adjoints
     assert!(adjoints.len() >= nodes.len(), "adjoint buffer too short");
     for i in (first..nodes.len()).rev() {
         let a = adjoints[i];
-        if a.is_zero() {
+        if a.is_exact_zero() {
             continue;
         }
         let node = &nodes[i];

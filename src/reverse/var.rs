@@ -2,15 +2,17 @@
 
 use std::fmt;
 
-use crate::chain::{Chain, CustomParts, Decision};
-use crate::reverse::program::{Operand, Step};
+use crate::chain::{value_is_nan, Chain, CustomParts, Decision};
+use std::panic::AssertUnwindSafe;
+
+use crate::reverse::program::{Fallible, Operand, Step};
 use crate::reverse::tape::{tape_mut, with_tape, TapeScalar};
 use crate::rules::{Binary, BlockError, BlockOp, CustomRule, Unary};
 use crate::Scalar;
 
 /// A reverse-mode variable: a value plus its place on the thread's tape.
 ///
-/// `Copy`, 16 bytes at `f64`. Every operation on a `Var` appends one node (operands and
+/// `Copy`, 24 bytes at `f64`. Every operation on a `Var` appends one node (operands and
 /// local partials) to the tape; constants (`Var::constant`, plain `f64` operands) are never
 /// recorded. `T` may be a forward dual (`Var<DualVec<f64, 8>>` is how Hessian columns are
 /// computed) or a `Var` itself (reverse over reverse).
@@ -22,7 +24,7 @@ use crate::Scalar;
 pub struct Var<T> {
     value: T,
     index: u32,
-    recording: u32,
+    recording: u64,
 }
 
 impl<T: Scalar> Var<T> {
@@ -44,12 +46,12 @@ impl<T: Scalar> Var<T> {
 
     /// The id of the recording this variable belongs to (0 for a constant).
     #[inline(always)]
-    pub(crate) fn recording(&self) -> u32 {
+    pub(crate) fn recording(&self) -> u64 {
         self.recording
     }
 
     #[inline(always)]
-    pub(crate) fn from_parts(value: T, index: u32, recording: u32) -> Self {
+    pub(crate) fn from_parts(value: T, index: u32, recording: u64) -> Self {
         Var {
             value,
             index,
@@ -66,7 +68,7 @@ impl<T: Scalar> Var<T> {
     /// This variable as a guard operand of recording `id`: a node of that recording, or
     /// (a constant, or a variable of another recording) a constant value.
     #[inline]
-    pub(crate) fn operand_in(&self, id: u32) -> Operand<T> {
+    pub(crate) fn operand_in(&self, id: u64) -> Operand<T> {
         if self.index == 0 || self.recording != id {
             Operand::Const(self.value)
         } else {
@@ -92,8 +94,8 @@ impl<T: TapeScalar> Var<T> {
     /// guarded like a comparison: the recording is redone wherever the value differs.
     #[inline]
     pub fn value(&self) -> T {
-        crate::facade::observe(self, self.value.value_f64().to_bits(), |x: &Var<T>| {
-            x.value.value_f64().to_bits()
+        crate::facade::observe(self, self.value.untracked_f64().to_bits(), |x: &Var<T>| {
+            x.value.untracked_f64().to_bits()
         });
         self.value
     }
@@ -102,7 +104,7 @@ impl<T: TapeScalar> Var<T> {
     #[inline(always)]
     fn record(
         value: T,
-        recording: u32,
+        recording: u64,
         args: [u32; 2],
         partials: [T; 2],
         step: Step,
@@ -114,7 +116,7 @@ impl<T: TapeScalar> Var<T> {
         // runs no user code and records nothing on this tape; see `with_tape`).
         let tape = unsafe { tape_mut::<T>() };
         tape.check(recording);
-        let index = tape.push(args, partials);
+        let index = tape.push(args, nan_convention(&value, partials));
         if tape.is_logging() {
             tape.log_step(step, consts);
         }
@@ -127,7 +129,7 @@ impl<T: TapeScalar> Var<T> {
         // SAFETY: as in `record`.
         let tape = unsafe { tape_mut::<T>() };
         tape.check2(a.recording, b.recording);
-        let index = tape.push([a.index, b.index], partials);
+        let index = tape.push([a.index, b.index], nan_convention(&value, partials));
         if tape.is_logging() {
             tape.log_step(step, [T::zero(), T::zero()]);
         }
@@ -342,7 +344,15 @@ impl<T: TapeScalar> Chain for Var<T> {
 
     fn block(op: &BlockOp, x: &[Self]) -> Result<Vec<Self>, BlockError> {
         let values: Vec<T> = x.iter().map(|v| v.value).collect();
-        let saved = op.forward(&values)?;
+        let saved = match op.forward(&values) {
+            Ok(saved) => saved,
+            Err(e) => {
+                // The function may handle the error with another formula: a replay where
+                // the operation succeeds must not reuse that branch.
+                with_tape::<T, _>(|tape| tape.record_failure(&Fallible::Block(*op), x));
+                return Err(e);
+            }
+        };
         if op.output_len() == 0 {
             // Nothing to record (an empty matrix): a block with no output node would have
             // no step for a replay to find it by.
@@ -367,7 +377,20 @@ impl<T: TapeScalar> Chain for Var<T> {
     }
 
     fn custom_level(rule: &CustomRule, k: usize, x: &[Self], out: &mut [Self]) {
-        let parts = CustomParts::new(rule, k, x);
+        let parts =
+            match std::panic::catch_unwind(AssertUnwindSafe(|| CustomParts::new(rule, k, x))) {
+                Ok(parts) => parts,
+                Err(panic) => {
+                    // The function may catch the panic and use another formula: a replay where
+                    // the rule succeeds must not reuse that branch.
+                    let what = Fallible::Custom {
+                        rule: rule.clone(),
+                        level: k,
+                    };
+                    with_tape::<T, _>(|tape| tape.record_failure(&what, x));
+                    std::panic::resume_unwind(panic)
+                }
+            };
         let Some(d) = &parts.partials else {
             for (o, &v) in out.iter_mut().zip(parts.values.iter()) {
                 *o = Var::constant(v);
@@ -387,7 +410,11 @@ impl<T: TapeScalar> Chain for Var<T> {
     #[inline]
     fn observe(&self, decision: Decision<'_, Self>) {
         let involves_variable = self.index != 0
-            || matches!(&decision, Decision::Compare { other, .. } if other.index != 0);
+            || match &decision {
+                Decision::Compare { other, .. } => other.index != 0,
+                Decision::Inspect { .. } => false,
+                Decision::Joint { others, .. } => others.iter().any(|o| o.index != 0),
+            };
         if !involves_variable {
             return;
         }
@@ -397,14 +424,48 @@ impl<T: TapeScalar> Chain for Var<T> {
 
 crate::impl_scalar_traits!([T: TapeScalar] Var<T>);
 
-impl<T: Scalar> fmt::Display for Var<T> {
+/// A node's partials under the NaN convention of [`crate::chain`]: NaN when its value is.
+#[inline(always)]
+pub(crate) fn nan_convention<T: Scalar>(value: &T, partials: [T; 2]) -> [T; 2] {
+    if value_is_nan(value) {
+        [T::nan_everywhere(); 2]
+    } else {
+        partials
+    }
+}
+
+impl<T: TapeScalar> Var<T> {
+    /// Printing hands the value out as text: inside a recorded function that is a
+    /// decision like [`Var::value`], guarded by the exact value. Never panics: a variable
+    /// whose recording is no longer active (kept past its closure) prints without a guard.
+    fn observe_printed(&self) {
+        if self.index == 0 {
+            return;
+        }
+        let seen = self.value.untracked_f64().to_bits();
+        let probe = |x: &Var<T>| x.value.untracked_f64().to_bits();
+        with_tape::<T, _>(|tape| {
+            if tape.is_active(self.recording) {
+                tape.record_decision(self, Decision::Inspect { seen, probe });
+            }
+        });
+    }
+}
+
+/// Prints the value. Inside a [`crate::reverse::record`]ed function this is a guarded
+/// decision (the text depends on the value): the recording is redone wherever the value
+/// differs.
+impl<T: TapeScalar> fmt::Display for Var<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.observe_printed();
         fmt::Display::fmt(&self.value, f)
     }
 }
 
-impl<T: Scalar> fmt::Debug for Var<T> {
+/// Prints the value and node; guarded like [`fmt::Display`].
+impl<T: TapeScalar> fmt::Debug for Var<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.observe_printed();
         if self.index == 0 {
             write!(f, "Var(const {:?})", self.value)
         } else {

@@ -147,6 +147,19 @@ impl BlockOp {
         }
     }
 
+    /// Whether evaluating the operation can return an error (a factorisation that fails).
+    pub fn can_fail(&self) -> bool {
+        matches!(
+            self,
+            BlockOp::Solve { .. }
+                | BlockOp::Cholesky { .. }
+                | BlockOp::CholeskySolve { .. }
+                | BlockOp::LogDetSpd { .. }
+                | BlockOp::LogAbsDet { .. }
+                | BlockOp::Inverse { .. }
+        )
+    }
+
     /// Whether the operation is linear in its inputs taken together (its Hessian is zero).
     pub fn is_linear(&self) -> bool {
         matches!(self, BlockOp::Sum { .. })
@@ -362,7 +375,7 @@ pub struct Saved<T> {
 /// work to faer's blocked kernels; `None` for AD types, which run the generic loops.
 fn as_f64<T: Scalar>(x: &[T]) -> Option<Vec<f64>> {
     (std::any::TypeId::of::<T>() == std::any::TypeId::of::<f64>())
-        .then(|| x.iter().map(|v| v.value_f64()).collect())
+        .then(|| x.iter().map(|v| v.untracked_f64()).collect())
 }
 
 fn from_f64<T: Scalar>(x: impl IntoIterator<Item = f64>) -> Vec<T> {
@@ -424,8 +437,8 @@ fn faer_lu_solve(
 /// The pullback's `A⁻ᵀ B` for a block whose forward pass used faer (only at `f64`, so the
 /// conversions are exact). The forward pass succeeded, so `A` is not singular.
 fn lu_solve_f64_again<T: Scalar>(a: &[T], b: &[T], n: usize, cols: usize) -> Vec<T> {
-    let af: Vec<f64> = a.iter().map(|v| v.value_f64()).collect();
-    let bf: Vec<f64> = b.iter().map(|v| v.value_f64()).collect();
+    let af: Vec<f64> = a.iter().map(|v| v.untracked_f64()).collect();
+    let bf: Vec<f64> = b.iter().map(|v| v.untracked_f64()).collect();
     from_f64(faer_lu_solve(&af, &bf, n, cols, true).expect("factorised in the forward pass"))
 }
 
@@ -532,8 +545,9 @@ fn cholesky<T: Scalar>(a: &[T], n: usize) -> Result<Vec<T>, BlockError> {
         for k in 0..j {
             d -= l[j * n + k] * l[j * n + k];
         }
-        // NaN fails too.
-        if d.value_f64().partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
+        // NaN fails too. A comparison of `T`s, so under a reverse recording (nested modes)
+        // the outcome is a guarded decision like any other.
+        if d.partial_cmp(&T::zero()) != Some(std::cmp::Ordering::Greater) {
             return Err(BlockError::NotPositiveDefinite);
         }
         let ljj = Float::sqrt(d);
@@ -631,15 +645,16 @@ impl<T: Scalar> Lu<T> {
         let mut lu = a.to_vec();
         let mut perm: Vec<usize> = (0..n).collect();
         for c in 0..n {
-            let pivot = (c..n)
-                .max_by(|&i, &j| {
-                    lu[i * n + c]
-                        .value_f64()
-                        .abs()
-                        .total_cmp(&lu[j * n + c].value_f64().abs())
-                })
-                .expect("non-empty range");
-            if lu[pivot * n + c].value_f64() == 0.0 {
+            // Comparisons of `T`s, so under a reverse recording (nested modes) the pivot
+            // choice and the singularity test are guarded decisions like any other. The
+            // last largest |entry| wins.
+            let mut pivot = c;
+            for r in c + 1..n {
+                if Float::abs(lu[r * n + c]) >= Float::abs(lu[pivot * n + c]) {
+                    pivot = r;
+                }
+            }
+            if num_traits::Zero::is_zero(&lu[pivot * n + c]) {
                 return Err(BlockError::Singular);
             }
             if pivot != c {
@@ -738,7 +753,7 @@ impl<T: Scalar> Lu<T> {
             lu: saved[..n * n].to_vec(),
             perm: saved[n * n..]
                 .iter()
-                .map(|p| p.value_f64() as usize)
+                .map(|p| p.untracked_f64() as usize)
                 .collect(),
         }
     }

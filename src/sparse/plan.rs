@@ -54,7 +54,7 @@ pub enum ColouringKind {
 /// What depends on the recording: rebuilt when a branch guard forces a new one.
 struct Structure {
     /// Id of the program it was built for.
-    program: u32,
+    program: u64,
     pattern: Arc<SparsityPattern>,
     colouring: Colouring,
     lanes: usize,
@@ -277,8 +277,9 @@ where
     /// parameters); lengths are checked by the caller.
     pub(crate) fn evaluate(&mut self, x: &[f64], grad: &mut [f64], values: &mut Vec<f64>) -> f64 {
         let n = self.n;
-        if self.replay.program.guard_count() > 0 {
-            // The f64 replay checks the guards and re-records where one fails.
+        if self.replay.program.can_fail() {
+            // The f64 replay checks the guards (and that every factorisation and custom
+            // rule still succeeds) and re-records where one fails.
             self.replay.forward(x, x, &mut self.primal);
             if self.replay.program.id() != self.structure.program {
                 self.structure = analyse(&self.replay.program, n, self.options);
