@@ -78,6 +78,11 @@ pub trait Chain: Copy + Send + Sync + 'static {
     }
 
     /// The value one level down (derivative information dropped).
+    ///
+    /// The engine interface: unlike every other way of reading a value (comparisons,
+    /// predicates, `value_f64`, `to_f64`, printing), this is **not** reported as a
+    /// decision, so a recorded function that branches on it replays the recorded branch
+    /// at every point. Use it in engines and rules, never to decide in a user function.
     fn primal(&self) -> Self::Primal;
 
     /// True when this number carries no derivative information.

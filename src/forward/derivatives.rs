@@ -2,6 +2,7 @@
 
 use faer::Mat;
 
+use crate::chain::value_is_nan;
 use crate::forward::tag::{check_result, fresh_tag};
 use crate::forward::{Dual, DualVec};
 use crate::Scalar;
@@ -31,6 +32,10 @@ where
     let tag = fresh_tag();
     let y = f(Dual::tagged(x, S::one(), tag));
     check_result(y.tag, tag, "forward::derivative");
+    if value_is_nan(&y.value) {
+        // The NaN convention, also for a constant NaN result.
+        return (y.value, S::nan_everywhere());
+    }
     (y.value, y.tangent)
 }
 
@@ -55,6 +60,10 @@ where
     check_result(y.tag, outer, "forward::second_derivative");
     check_result(y.value.tag, inner, "forward::second_derivative");
     check_result(y.tangent.tag, inner, "forward::second_derivative");
+    if value_is_nan(&y.value) {
+        // The NaN convention, also for a constant NaN result.
+        return S::nan_everywhere();
+    }
     y.tangent.tangent
 }
 
@@ -135,6 +144,10 @@ where
         seed(&mut inputs, start, end);
         let y = f(&inputs);
         check_result(y.tag, inputs[start].tag, "forward::gradient");
+        if value_is_nan(&y.value) {
+            // The NaN convention, also for a constant NaN result.
+            return vec![S::nan_everywhere(); x.len()];
+        }
         grad.extend_from_slice(&y.tangents[..end - start]);
         unseed(&mut inputs, start, end);
     }

@@ -20,3 +20,5 @@ pub use derivatives::{
 };
 pub use dual::Dual;
 pub use dual_vec::DualVec;
+#[doc(hidden)]
+pub use tag::skip_tags;

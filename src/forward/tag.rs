@@ -22,6 +22,13 @@ pub(crate) type Tag = u64;
 
 static NEXT_TAG: AtomicU64 = AtomicU64::new(1);
 
+/// Test hook: skips `count` tags, as `count` forward calls would (so tests can check that
+/// tags do not repeat after 2³² calls).
+#[doc(hidden)]
+pub fn skip_tags(count: u64) {
+    NEXT_TAG.fetch_add(count, Ordering::Relaxed);
+}
+
 /// A tag no other differentiation in this process has (0 is never returned).
 pub(crate) fn fresh_tag() -> Tag {
     loop {

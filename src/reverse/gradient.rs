@@ -5,7 +5,7 @@
 
 use faer::Mat;
 
-use crate::chain::Chain;
+use crate::chain::{value_is_nan, Chain};
 use crate::reverse::recording::Session;
 use crate::reverse::tape::TapeScalar;
 use crate::reverse::Var;
@@ -73,7 +73,12 @@ where
     Ok(session.finish(|tape, _| {
         let adjoints = tape.sweep(start, |adj| adj[y.index() as usize] = S::one());
         let first = start as usize;
-        (y.primal(), adjoints[first..first + x.len()].to_vec())
+        let mut grad = adjoints[first..first + x.len()].to_vec();
+        if value_is_nan(&y.primal()) {
+            // The NaN convention, also for a constant NaN output (no node carries it).
+            grad.fill(S::nan_everywhere());
+        }
+        (y.primal(), grad)
     }))
 }
 

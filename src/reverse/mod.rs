@@ -33,5 +33,7 @@ pub(crate) use recorded::Replayer;
 pub use recorded::{record, BranchChanged, Recorded};
 #[doc(hidden)]
 pub use slot::{slot_tape, TapeOwner, TapeSlot};
+#[doc(hidden)]
+pub use tape::exhaust_recording_sequence;
 pub use tape::{Tape, TapeScalar};
 pub use var::Var;

@@ -9,7 +9,7 @@
 
 use std::cmp::Ordering;
 
-use crate::chain::Decision;
+use crate::chain::{value_is_nan, Decision};
 use crate::reverse::tape::{pull_block, rebase, sweep_with_blocks, Node};
 use crate::reverse::var::nan_convention;
 use crate::reverse::Var;
@@ -603,6 +603,11 @@ impl Program {
             },
         );
         grad.copy_from_slice(&ws.adjoints[1..=self.inputs]);
+        if value_is_nan(&self.output(ws)) {
+            // The NaN convention, also when the output is a constant NaN (no node to carry
+            // it): a NaN value never comes with finite derivatives.
+            grad.fill(U::nan_everywhere());
+        }
     }
 
     // --- Structure accessors for sparsity detection (`crate::sparse`). ---------------

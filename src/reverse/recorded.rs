@@ -11,8 +11,10 @@ use crate::Scalar;
 /// A function recorded once and replayed at new points. Made by [`record`].
 ///
 /// Every decision the function took from a tracked value while recording (a comparison,
-/// a `while` condition, a predicate such as `is_nan`, a conversion to a plain number) is
-/// kept as a *branch guard*. At a new point the replay checks them all; if any would go the
+/// a `while` condition, a predicate such as `is_nan` or `is_zero`, an `approx`
+/// comparison, a conversion to a plain number, printing, the `Err` of a block operation
+/// in [`crate::linalg`], a custom rule's panic caught inside the function) is kept as a
+/// *branch guard*. At a new point the replay checks them all; if any would go the
 /// other way, [`Recorded::value_and_gradient`] re-records at the new point (so the result
 /// is always the derivative of the branch actually taken there), and
 /// [`Recorded::try_value_and_gradient`] returns [`BranchChanged`] instead. Piecewise

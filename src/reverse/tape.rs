@@ -504,6 +504,14 @@ pub(crate) fn reverse_sweep<T: Scalar>(nodes: &[Node<T>], first: usize, adjoints
     }
 }
 
+/// Test hook: makes this thread's tape for `T` take a new tape number at its next
+/// recording, as it does after 2³² recordings (so tests can check that variables of the
+/// old number are still told apart).
+#[doc(hidden)]
+pub fn exhaust_recording_sequence<T: TapeScalar>() {
+    with_tape::<T, _>(|t| t.next_sequence = 1 << 32);
+}
+
 /// A value type with its own thread-local tape, so `Var<Self>` can record.
 ///
 /// Implemented for `f64`, `f32`, the duals mixad's nested modes use, `Var<f64>`,
