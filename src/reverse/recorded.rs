@@ -80,7 +80,15 @@ where
             self.program.require_custom_order(self.order, self.context);
             self.rerecords += 1;
             let holds = self.program.forward(inputs, ws);
-            debug_assert!(holds, "a fresh recording satisfies its own guards");
+            // Never return the values of a replay that failed: a fresh recording that fails
+            // its own guards at the same point means `f` decides differently each time.
+            assert!(
+                holds,
+                "{}: the function, recorded again at this point, takes a different branch \
+                 when replayed there at once (is it deterministic? a decision on a random \
+                 number, the clock or a counter cannot be replayed)",
+                self.context
+            );
         }
     }
 
