@@ -558,6 +558,10 @@ macro_rules! impl_scalar_traits {
                 $crate::Scalar::value_f64(&$crate::chain::Chain::primal(self))
             }
             #[inline]
+            fn value_f64_unobserved(&self) -> f64 {
+                $crate::Scalar::value_f64_unobserved(&$crate::chain::Chain::primal(self))
+            }
+            #[inline]
             fn is_constant(&self) -> bool {
                 $crate::chain::Chain::is_constant(self)
             }

@@ -40,6 +40,15 @@ pub trait Scalar:
     /// The plain `f64` value at the bottom of any nesting (tangents dropped).
     fn value_f64(&self) -> f64;
 
+    /// The plain `f64` value at the bottom of any nesting, like [`Scalar::value_f64`], but
+    /// never reported to a recording as a decision. For mixad's own choices whose result
+    /// does not depend on them (a power-of-two scale), never for a branch.
+    #[doc(hidden)]
+    #[inline(always)]
+    fn value_f64_unobserved(&self) -> f64 {
+        self.value_f64()
+    }
+
     /// True when this number carries no derivative information at any level.
     ///
     /// Plain floats always do; a dual is constant when all its tangents are zero, a
