@@ -132,12 +132,21 @@ pub trait Chain: Copy + Send + Sync + 'static {
     }
 
     /// A linear-algebra block operation at this type: forward engines evaluate it in
-    /// their own arithmetic; reverse mode records one node.
+    /// their own arithmetic, or, for the operations
+    /// [`BlockOp::value_and_partials`](crate::rules::BlockOp::value_and_partials) covers,
+    /// apply its value and partials one level down like a scalar rule; reverse mode
+    /// records one node.
     #[doc(hidden)]
     fn block(op: &crate::rules::BlockOp, x: &[Self]) -> Result<Vec<Self>, crate::rules::BlockError>
     where
         Self: Scalar,
     {
+        if op.applies_by_partials() {
+            let primals: Vec<Self::Primal> = x.iter().map(Chain::primal).collect();
+            if let Some((value, partials)) = op.value_and_partials(&primals) {
+                return Ok(vec![Self::combine_partials(value, x, &partials)]);
+            }
+        }
         op.forward(x).map(|saved| saved.outputs)
     }
 

@@ -21,7 +21,8 @@ use crate::lanes::{LaneWorkers, Sweeps};
 use crate::reverse::program::Workspace;
 use crate::reverse::{self, Replayer, Var};
 
-/// Hessian-vector product `∇²f(x)·v` in one forward-over-reverse sweep.
+/// Hessian-vector product `∇²f(x)·v` in one forward-over-reverse sweep (empty for an
+/// empty `x`).
 ///
 /// ```
 /// use num_traits::Float;
@@ -39,7 +40,8 @@ where
     value_gradient_hvp(f, x, v).2
 }
 
-/// `(f(x), ∇f(x), ∇²f(x)·v)` from the same single sweep.
+/// `(f(x), ∇f(x), ∇²f(x)·v)` from the same single sweep; an empty `x` gives `f()` and two
+/// empty vectors.
 ///
 /// # Panics
 /// If `x` and `v` differ in length.
@@ -54,7 +56,8 @@ where
     (y.value, grad, hv)
 }
 
-/// Dense Hessian `∇²f(x)` (`n × n`, exactly symmetric), with the default options.
+/// Dense Hessian `∇²f(x)` (`n × n`, exactly symmetric), with the default options. An empty
+/// `x` gives the `0 × 0` matrix.
 ///
 /// ```
 /// use num_traits::Float;
@@ -62,9 +65,6 @@ where
 /// let h = mixad::hessian(|x| f(x), &[1.0, 0.0]);
 /// assert_eq!((h[(0, 0)], h[(0, 1)], h[(1, 0)], h[(1, 1)]), (0.0, 2.0, 2.0, 1.0));
 /// ```
-///
-/// # Panics
-/// If `x` is empty.
 pub fn hessian<F>(f: F, x: &[f64]) -> Mat<f64>
 where
     F: FnMut(&[Var<f64>]) -> Var<f64>,
@@ -72,10 +72,8 @@ where
     value_gradient_hessian(f, x).2
 }
 
-/// `(f(x), ∇f(x), ∇²f(x))` from the same sweeps.
-///
-/// # Panics
-/// If `x` is empty.
+/// `(f(x), ∇f(x), ∇²f(x))` from the same sweeps. An empty `x` gives `f()`, an empty
+/// gradient and the `0 × 0` matrix.
 pub fn value_gradient_hessian<F>(f: F, x: &[f64]) -> (f64, Vec<f64>, Mat<f64>)
 where
     F: FnMut(&[Var<f64>]) -> Var<f64>,
@@ -124,17 +122,16 @@ pub struct PreparedHessian<F> {
 
 /// Records `f` at `x` and prepares Hessian sweeps with `options`.
 ///
+/// An empty `x` is a function of no inputs: the plan then gives `f()`, an empty gradient
+/// and the `0 × 0` Hessian at every (empty) point.
+///
 /// # Panics
-/// If `x` is empty, or `options.chunk` is outside `1..=16`, or `options.threads` is 0.
+/// If `options.chunk` is outside `1..=16`, or `options.threads` is 0.
 pub fn prepare<F>(f: F, x: &[f64], options: HessianOptions) -> PreparedHessian<F>
 where
     F: FnMut(&[Var<f64>]) -> Var<f64>,
 {
     let n = x.len();
-    assert!(
-        n > 0,
-        "hessian: x is empty; the Hessian of a function of no inputs is empty"
-    );
     let chunk = options.chunk.unwrap_or_else(|| auto_chunk(n));
     assert!(
         (1..=MAX_LANES).contains(&chunk),
@@ -182,17 +179,17 @@ pub const PARALLEL_WORK: usize = 4_000;
 /// Largest chunk: lanes of the widest tangent type the sweeps use.
 const MAX_LANES: usize = 16;
 
-/// Columns per sweep chosen from `n`: all at once when they fit in 16 lanes, else 8.
+/// Columns per sweep chosen from `n`: all at once when they fit in 16 lanes, else 8 (1 for
+/// `n = 0`, where there are no sweeps).
 fn auto_chunk(n: usize) -> usize {
     if n <= MAX_LANES {
-        n
+        n.max(1)
     } else {
         8
     }
 }
 
 fn check_direction(x: &[f64], v: &[f64], api: &str) {
-    assert!(!x.is_empty(), "{api}: x is empty");
     assert_eq!(
         x.len(),
         v.len(),
@@ -255,6 +252,10 @@ where
             n * n
         );
         let value = self.primal_sweep(x, grad);
+        if n == 0 {
+            // A function of no inputs: its value, and no columns to sweep for.
+            return value;
+        }
         let sweeps = n.div_ceil(self.chunk);
         let small = self.pool.is_none() && self.replay.program.len() * sweeps < PARALLEL_WORK;
         let serial = self.serial || small;

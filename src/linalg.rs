@@ -199,7 +199,20 @@ pub fn sum<S: Scalar>(x: &impl Matrix<S>) -> S {
     expect_ok(run(BlockOp::Sum { len: r * c }, &[x.to_row_major()]))[0]
 }
 
-/// The Euclidean (Frobenius, for a matrix) norm; its gradient at 0 is 0.
+/// The Euclidean (Frobenius, for a matrix) norm; its gradient and Hessian at 0 are 0 (as
+/// `hypot`'s at the origin), and an empty matrix has norm 0.
+///
+/// Computed scaled, like `hypot`, so no square overflows or underflows: the value,
+/// gradient and Hessian are accurate in every mode wherever they are representable (for
+/// the Hessian, `‖x‖` from about 1e-300 to 1e300), even with entries of very different
+/// magnitudes.
+///
+/// ```
+/// let x: Vec<f64> = vec![3e-300, -4e-300];
+/// assert!((mixad::linalg::norm(&x) - 5e-300).abs() < 1e-314);
+/// let g: Vec<f64> = mixad::gradient(|v| mixad::linalg::norm(&v.to_vec()), &[3e300, 4e300]);
+/// assert!((g[0] - 0.6).abs() < 1e-15 && (g[1] - 0.8).abs() < 1e-15);
+/// ```
 pub fn norm<S: Scalar>(x: &impl Matrix<S>) -> S {
     let (r, c) = x.shape();
     expect_ok(run(BlockOp::Norm { len: r * c }, &[x.to_row_major()]))[0]

@@ -815,23 +815,7 @@ fn product<T: Float>(x: &[T]) -> T {
     x.iter().fold(T::one(), |a, &b| a * b)
 }
 
-#[test]
-#[should_panic(expected = "hessian: x is empty")]
-fn hessian_of_no_inputs_panics() {
-    let _ = mixad::hessian(product, &[]);
-}
-
-#[test]
-#[should_panic(expected = "hessian: x is empty")]
-fn prepare_with_no_inputs_panics() {
-    let _ = hessian::prepare(product, &[], HessianOptions::default());
-}
-
-#[test]
-#[should_panic(expected = "hvp: x is empty")]
-fn hvp_of_no_inputs_panics() {
-    let _ = mixad::hvp(product, &[], &[]);
-}
+// An empty `x` is not misuse: tests/empty_inputs.rs.
 
 #[test]
 #[should_panic(expected = "hvp: x has 2 entries but the direction v has 3")]

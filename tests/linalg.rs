@@ -476,3 +476,284 @@ fn large_f64_lu_blocks_use_faer_and_agree_with_the_generic_loops() {
         Some(BlockError::Singular)
     );
 }
+
+// The norm across magnitudes: value, gradient and Hessian against the analytic ones
+// (‖x‖, u = x/‖x‖, (I − uuᵀ)/‖x‖) from 1e-300 to 1e300, in every mode and nesting.
+
+fn norm_of<S: Scalar>(v: &[S]) -> S {
+    linalg::norm(&v.to_vec())
+}
+
+/// `(‖x‖, x/‖x‖, (I − uuᵀ)/‖x‖ row-major)` in `f64`, with the squares taken of `xᵢ / max|xᵢ|`
+/// so none leaves the range.
+fn norm_analytic(x: &[f64]) -> (f64, Vec<f64>, Vec<f64>) {
+    let m = x.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let y = m * x.iter().map(|v| (v / m) * (v / m)).sum::<f64>().sqrt();
+    let u: Vec<f64> = x.iter().map(|v| v / y).collect();
+    let n = x.len();
+    let h = (0..n * n)
+        .map(|k| {
+            let (i, j) = (k / n, k % n);
+            let delta = if i == j { 1.0 } else { 0.0 };
+            (delta - u[i] * u[j]) / y
+        })
+        .collect();
+    (y, u, h)
+}
+
+/// Every entry within `tol · scale` of `want`, `scale` being the size of the whole
+/// (`‖x‖` for a value, 1 for a gradient, `1/‖x‖` for a Hessian): a normwise relative error.
+/// NaN and infinities fail; a zero `scale` asks for exact values.
+#[track_caller]
+fn assert_rel_to(got: &[f64], want: &[f64], tol: f64, scale: f64, what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: lengths differ");
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        assert!(
+            (g - w).abs() <= tol * scale,
+            "{what}[{i}]: got {g:e}, want {w:e} (relative error {:e})",
+            (g - w).abs() / scale
+        );
+    }
+}
+
+/// [`assert_rel_to`] relative to `want`'s largest entry.
+#[track_caller]
+fn assert_rel(got: &[f64], want: &[f64], tol: f64, what: &str) {
+    let scale = want.iter().fold(0.0f64, |m, w| m.max(w.abs()));
+    assert_rel_to(got, want, tol, scale, what);
+}
+
+const NORM_TOL: f64 = 1e-13;
+
+/// The norm at `x` in every mode, recordings and prepared Hessians made at `elsewhere` (a
+/// point of very different magnitude) and replayed at `x`.
+fn check_norm_every_mode(x: &[f64], elsewhere: &[f64]) {
+    let n = x.len();
+    let (y, g, h) = norm_analytic(x);
+    let dir: Vec<f64> = (0..n).map(|i| 1.0 - 0.3 * i as f64).collect();
+    let hv: Vec<f64> = (0..n)
+        .map(|i| (0..n).map(|j| h[i * n + j] * dir[j]).sum())
+        .collect();
+    let tol = NORM_TOL;
+    // Sizes of the Hessian (‖H‖ = 1/‖x‖) and of its products with `dir` (|dirᵢ| ≤ 1).
+    let hs = 1.0 / y;
+    let hvs = hs * n as f64;
+    let at = |mode: &str| format!("{mode} at {x:?}");
+    let expect_vg = |(v, gr): (f64, Vec<f64>), mode: &str| {
+        assert_rel(&[v], &[y], tol, &at(&format!("{mode} value")));
+        assert_rel_to(&gr, &g, tol, 1.0, &at(&format!("{mode} gradient")));
+    };
+
+    assert_rel(&[norm_of(x)], &[y], tol, &at("f64 value"));
+    // First order: reverse, forward (DualVec lanes), a recording replayed here.
+    expect_vg(mixad::value_and_gradient(norm_of, x), "reverse");
+    let fwd = forward::gradient(norm_of, x);
+    assert_rel_to(&fwd, &g, tol, 1.0, &at("forward gradient"));
+    let mut rec = reverse::record(norm_of, elsewhere);
+    expect_vg(rec.value_and_gradient(x), "replayed recording");
+    assert_eq!(
+        rec.rerecord_count(),
+        0,
+        "the scale is not a guarded decision"
+    );
+
+    // Second order: dense Hessian (one-shot and prepared elsewhere), HVP, sparse Hessian
+    // (one-shot and prepared elsewhere).
+    let (v, gr, hd) = mixad::value_gradient_hessian(norm_of, x);
+    expect_vg((v, gr), "hessian");
+    assert_rel_to(&dense(&hd), &h, tol, hs, &at("hessian"));
+    let mut prepared = mixad::hessian::prepare(norm_of, elsewhere, Default::default());
+    let (v, gr, hd) = prepared.value_gradient_hessian(x);
+    expect_vg((v, gr), "prepared hessian");
+    assert_rel_to(&dense(&hd), &h, tol, hs, &at("prepared hessian"));
+    assert_rel_to(&prepared.hvp(x, &dir), &hv, tol, hvs, &at("prepared hvp"));
+    let (v, gr, p) = mixad::value_gradient_hvp(norm_of, x, &dir);
+    expect_vg((v, gr), "hvp");
+    assert_rel_to(&p, &hv, tol, hvs, &at("hvp"));
+    let sparse = mixad::sparse_hessian(norm_of, x);
+    assert_rel_to(
+        &dense(&sparse.to_dense()),
+        &h,
+        tol,
+        hs,
+        &at("sparse hessian"),
+    );
+    let mut plan = mixad::sparse::prepare(norm_of, elsewhere, Default::default());
+    let (v, gr, sparse) = plan.value_gradient_hessian(x);
+    expect_vg((v, gr), "prepared sparse hessian");
+    assert_rel_to(
+        &dense(&sparse.to_dense()),
+        &h,
+        tol,
+        hs,
+        &at("prepared sparse hessian"),
+    );
+
+    // Nestings: reverse over reverse and reverse over forward (each row), forward over
+    // reverse and forward over forward (one direction).
+    for k in 0..n {
+        let row = &h[k * n..(k + 1) * n];
+        let rr = reverse::gradient(
+            |v: &[Var<f64>]| reverse::gradient(norm_of::<Var<Var<f64>>>, v)[k],
+            x,
+        );
+        assert_rel_to(
+            &rr,
+            row,
+            tol,
+            hs,
+            &at(&format!("reverse over reverse, row {k}")),
+        );
+        let rf = reverse::gradient(|v: &[Var<f64>]| forward::gradient(norm_of, v)[k], x);
+        assert_rel_to(
+            &rf,
+            row,
+            tol,
+            hs,
+            &at(&format!("reverse over forward, row {k}")),
+        );
+    }
+    let seeded: Vec<Dual<f64>> = x.iter().zip(&dir).map(|(&a, &d)| Dual::new(a, d)).collect();
+    let fr: Vec<f64> = reverse::gradient(norm_of::<Var<Dual<f64>>>, &seeded)
+        .iter()
+        .map(|d| d.tangent)
+        .collect();
+    assert_rel_to(&fr, &hv, tol, hvs, &at("forward over reverse"));
+    let (fg, ff) = forward::jvp(|v: &[Dual<f64>]| forward::gradient(norm_of, v), x, &dir);
+    assert_rel_to(&fg, &g, tol, 1.0, &at("forward over forward gradient"));
+    assert_rel_to(&ff, &hv, tol, hvs, &at("forward over forward"));
+}
+
+/// A point of very different magnitude from `x`, of the same length.
+fn far_from(x: &[f64]) -> Vec<f64> {
+    let big = x.iter().any(|v| v.abs() > 1.0);
+    let scale = if big { 1e-250 } else { 1e250 };
+    (0..x.len()).map(|i| (1.5 - i as f64) * scale).collect()
+}
+
+#[test]
+fn norm_is_accurate_from_1e_minus_300_to_1e300_in_every_mode() {
+    let base = [0.3, -1.2, 0.45, 0.8];
+    for scale in [1e-300, 1e-200, 1e-10, 1.0, 1e10, 1e200, 1e300] {
+        let x: Vec<f64> = base.iter().map(|v| v * scale).collect();
+        check_norm_every_mode(&x, &far_from(&x));
+        check_norm_every_mode(&x[..1], &far_from(&x[..1]));
+    }
+}
+
+#[test]
+fn norm_is_accurate_with_mixed_magnitudes_in_one_vector() {
+    for x in [
+        vec![1e300, 1e-300, 3e299],
+        vec![-2e-300, 1e-300, 5e-310, 7e-301],
+        vec![1e300, 1.0, -1e-300, 2e299],
+        vec![1e-200, 3e200],
+    ] {
+        check_norm_every_mode(&x, &far_from(&x));
+    }
+}
+
+#[test]
+fn norm_stays_finite_and_accurate_for_subnormal_entries() {
+    // ‖x‖ below the normal range: the value is as accurate as a subnormal can be, and the
+    // gradient (x/‖x‖, of order 1) is still accurate; the Hessian (≈ 1e320) is not
+    // representable and is not asked for.
+    let x = [3e-320, -4e-320];
+    let (v, g) = mixad::value_and_gradient(norm_of, &x);
+    assert!((v - 5e-320).abs() <= 1e-323, "{v:e}");
+    assert_rel(&g, &[0.6, -0.8], 1e-3, "subnormal gradient");
+    assert_rel(&forward::gradient(norm_of, &x), &g, 1e-12, "forward");
+    let mut rec = reverse::record(norm_of, &[1.0, 2.0]);
+    assert_eq!(rec.gradient(&x), g);
+}
+
+#[test]
+fn norm_at_the_zero_vector_has_gradient_and_hessian_zero_like_hypot_at_the_origin() {
+    let zero = [0.0; 3];
+    let z3 = vec![0.0; 3];
+    let z9 = vec![0.0; 9];
+    assert_eq!(norm_of(&zero), 0.0);
+    assert_eq!(mixad::value_and_gradient(norm_of, &zero), (0.0, z3.clone()));
+    assert_eq!(forward::gradient(norm_of, &zero), z3);
+    assert_eq!(dense(&mixad::hessian(norm_of, &zero)), z9);
+    assert_eq!(dense(&mixad::sparse_hessian(norm_of, &zero).to_dense()), z9);
+    assert_eq!(mixad::hvp(norm_of, &zero, &[1.0, 2.0, 3.0]), z3);
+    let rr = reverse::gradient(
+        |v: &[Var<f64>]| reverse::gradient(norm_of::<Var<Var<f64>>>, v)[0],
+        &zero,
+    );
+    assert_eq!(rr, z3);
+    let (_, ff) = forward::jvp(
+        |v: &[Dual<f64>]| forward::gradient(norm_of, v),
+        &zero,
+        &[1.0, 2.0, 3.0],
+    );
+    assert_eq!(ff, z3);
+    // The same convention as hypot's at the origin, in two dimensions.
+    let hyp = |v: &[Var<f64>]| Float::hypot(v[0], v[1]);
+    assert_eq!(mixad::gradient(hyp, &[0.0, 0.0]), vec![0.0; 2]);
+    assert_eq!(dense(&mixad::hessian(hyp, &[0.0, 0.0])), vec![0.0; 4]);
+    assert_eq!(
+        dense(&mixad::hessian(norm_of, &[0.0, 0.0])),
+        dense(&mixad::hessian(hyp, &[0.0, 0.0]))
+    );
+    // Recorded at a nonzero point and replayed at 0, and the other way round.
+    let mut rec = reverse::record(norm_of, &[1.0, 2.0, 2.0]);
+    assert_eq!(rec.value_and_gradient(&zero), (0.0, z3.clone()));
+    let mut rec = reverse::record(norm_of, &zero);
+    let (v, g) = rec.value_and_gradient(&[1.0, 2.0, 2.0]);
+    assert_eq!(v, 3.0);
+    assert_rel(
+        &g,
+        &[1.0 / 3.0, 2.0 / 3.0, 2.0 / 3.0],
+        1e-15,
+        "replayed off zero",
+    );
+}
+
+#[test]
+fn a_recorded_norm_gradient_is_guarded_at_the_zero_vector() {
+    // The recorded function is a component of the norm's gradient (the pullback taped by
+    // the outer recording), which is x₀/‖x‖ off the origin and 0 at it: replaying across
+    // the origin must re-record rather than divide 0 by 0 or keep a stale 0.
+    let g0 = |v: &[Var<f64>]| reverse::gradient(norm_of::<Var<Var<f64>>>, v)[0];
+    let mut rec = reverse::record(g0, &[3.0, 4.0]);
+    assert!((rec.value_and_gradient(&[3.0, 4.0]).0 - 0.6).abs() < 1e-15);
+    let (v, g) = rec.value_and_gradient(&[0.0, 0.0]);
+    assert_eq!((v, g), (0.0, vec![0.0, 0.0]));
+    assert_eq!(rec.rerecord_count(), 1);
+    let (v, g) = rec.value_and_gradient(&[6.0, 8.0]);
+    assert!((v - 0.6).abs() < 1e-15, "{v}");
+    assert_rel(
+        &g,
+        &[0.64 / 10.0, -0.48 / 10.0],
+        1e-14,
+        "row 0 of the Hessian",
+    );
+    assert_eq!(rec.rerecord_count(), 2);
+}
+
+#[test]
+fn norm_of_an_empty_vector_is_zero_in_every_mode() {
+    // f(v) = ‖()‖ + v₀v₁: the empty norm contributes 0 and no derivative.
+    fn f<S: Scalar>(v: &[S]) -> S {
+        norm_of(&v[..0]) + v[0] * v[1]
+    }
+    assert_eq!(norm_of::<f64>(&[]), 0.0);
+    let x = [2.0, 3.0];
+    assert_eq!(mixad::value_and_gradient(f, &x), (6.0, vec![3.0, 2.0]));
+    assert_eq!(forward::gradient(f, &x), vec![3.0, 2.0]);
+    assert_eq!(dense(&mixad::hessian(f, &x)), vec![0.0, 1.0, 1.0, 0.0]);
+    assert_eq!(
+        dense(&mixad::sparse_hessian(f, &x).to_dense()),
+        vec![0.0, 1.0, 1.0, 0.0]
+    );
+    assert_eq!(mixad::hvp(f, &x, &[1.0, 0.0]), vec![0.0, 1.0]);
+    let rr = reverse::gradient(
+        |v: &[Var<f64>]| reverse::gradient(f::<Var<Var<f64>>>, v)[0],
+        &x,
+    );
+    assert_eq!(rr, vec![0.0, 1.0]);
+    let (_, ff) = forward::jvp(|v: &[Dual<f64>]| forward::gradient(f, v), &x, &[1.0, 0.0]);
+    assert_eq!(ff, vec![0.0, 1.0]);
+}

@@ -103,7 +103,8 @@ where
 
 /// Gradient of `f: Rⁿ → R` by forward mode, [`LANES`] directions per sweep.
 ///
-/// Costs `⌈n/8⌉` sweeps; prefer [`crate::reverse`] for large `n`.
+/// Costs `⌈n/8⌉` sweeps; prefer [`crate::reverse`] for large `n`. An empty `x` gives an
+/// empty gradient without evaluating `f` (no sweep is needed).
 ///
 /// ```
 /// use num_traits::Float;
@@ -154,7 +155,8 @@ where
     grad
 }
 
-/// Jacobian (`m × n`) of `f: Rⁿ → Rᵐ` by forward mode, [`LANES`] columns per sweep.
+/// Jacobian (`m × n`) of `f: Rⁿ → Rᵐ` by forward mode, [`LANES`] columns per sweep. An
+/// empty `x` gives the `m × 0` matrix (`f` is evaluated once, for `m`).
 ///
 /// ```
 /// let j = mixad::forward::jacobian(|x| vec![x[0] * x[1], x[0] - x[1]], &[2.0, 3.0]);

@@ -121,7 +121,8 @@ where
     })
 }
 
-/// Jacobian (`m × n`) of `f: Rⁿ → Rᵐ`: one recording, one backward sweep per output.
+/// Jacobian (`m × n`) of `f: Rⁿ → Rᵐ`: one recording, one backward sweep per output. An
+/// empty `x` gives the `m × 0` matrix.
 ///
 /// ```
 /// let j = mixad::reverse::jacobian(|x| vec![x[0] * x[1], x[0] - x[1]], &[2.0, 3.0]);

@@ -11,7 +11,13 @@
 //! - Symmetric positive definite (SPD) operations (`Cholesky`, `CholeskySolve`,
 //!   `LogDetSpd`) use the symmetric part `½(A + Aᵀ)` of their matrix argument, so their
 //!   gradient with respect to `A` is symmetric (each off-diagonal pair shares it).
-//! - `Norm` at the zero vector has gradient 0.
+//! - `Norm` at the zero vector has gradient 0 and Hessian 0 (the least-norm subgradient, as
+//!   `hypot` has at the origin). It is computed as `‖s x‖ / s` for a power of two `s` chosen
+//!   from the largest `|xᵢ|` (as `hypot` scales), its gradient as `s x / ‖s x‖`: no square
+//!   overflows or underflows, so the value and derivatives are accurate for any `‖x‖` whose
+//!   derivatives are representable (1e-300 to 1e300 for the Hessian). The choice of `s` is
+//!   not a branch decision (scaling by a power of two is exact), and the empty vector has
+//!   norm 0.
 //! - Pivot choices (LU) are made from `f64` values and are not branch decisions: the
 //!   result does not depend on them.
 
@@ -179,7 +185,11 @@ impl BlockOp {
             }
             BlockOp::Dot { len } => vec![dot(&x[..len], &x[len..])],
             BlockOp::Sum { .. } => vec![x.iter().fold(T::zero(), |s, &v| s + v)],
-            BlockOp::Norm { .. } => vec![Float::sqrt(dot(x, x))],
+            BlockOp::Norm { .. } => {
+                let (s, ys) = scaled_norm(x);
+                extra = vec![T::cst(s), ys];
+                vec![ys * T::cst(1.0 / s)]
+            }
             BlockOp::QuadForm { n } => {
                 let ax = matmul(&x[..n * n], &x[n * n..], n, n, 1);
                 vec![dot(&x[n * n..], &ax)]
@@ -244,6 +254,39 @@ impl BlockOp {
         })
     }
 
+    /// Whether forward engines apply this operation through
+    /// [`BlockOp::value_and_partials`] (which then gives `Some`).
+    #[doc(hidden)]
+    pub fn applies_by_partials(&self) -> bool {
+        matches!(self, BlockOp::Norm { .. })
+    }
+
+    /// For forward engines: the output and its partials one level down, at the primal
+    /// type `T`, for the operations a forward engine should apply as one rule (the way it
+    /// applies a scalar rule) rather than by evaluating [`BlockOp::forward`] in its own
+    /// arithmetic; `None` for the others.
+    ///
+    /// `Norm` is one: the `k`-th derivatives of its scaled intermediate `‖s x‖` are of size
+    /// `sᵏ`, one order more than `‖x‖`'s own, so a second derivative by forward over forward
+    /// would overflow (at `‖x‖ = 1e-300`) or underflow (at `1e300`) inside the sum even
+    /// though the result is representable. Applied as value and partials, each level only
+    /// needs the partials `s x / ‖s x‖` one order down, whose size matches. The value comes
+    /// from `T`'s own [`Scalar::block`], so nesting recurses level by level.
+    #[doc(hidden)]
+    pub fn value_and_partials<T: Scalar>(&self, x: &[T]) -> Option<(T, Vec<T>)> {
+        debug_assert_eq!(x.len(), self.input_len());
+        match *self {
+            BlockOp::Norm { .. } => {
+                let y = T::block(self, x).expect("a norm is always defined")[0];
+                let (s, ys) = scaled_norm(x);
+                let mut partials = vec![T::zero(); x.len()];
+                norm_pullback(x, T::cst(s), ys, T::one(), &mut partials);
+                Some((y, partials))
+            }
+            _ => None,
+        }
+    }
+
     /// Adds `J(x)ᵀ ȳ` to `xbar`, where `ybar` are the outputs' adjoints.
     pub fn pullback<T: Scalar>(&self, saved: &Saved<T>, ybar: &[T], xbar: &mut [T]) {
         let x = &saved.inputs[..];
@@ -274,12 +317,7 @@ impl BlockOp {
                 }
             }
             BlockOp::Norm { .. } => {
-                if y[0].value_f64() != 0.0 {
-                    let s = ybar[0] / y[0];
-                    for (g, &v) in xbar.iter_mut().zip(x) {
-                        *g += s * v;
-                    }
-                }
+                norm_pullback(x, saved.extra[0], saved.extra[1], ybar[0], xbar);
             }
             BlockOp::QuadForm { n } => {
                 let (a, v) = x.split_at(n * n);
@@ -367,7 +405,7 @@ pub struct Saved<T> {
     pub inputs: Vec<T>,
     /// The output entries.
     pub outputs: Vec<T>,
-    /// Operation-specific state (an LU or Cholesky factor).
+    /// Operation-specific state (an LU or Cholesky factor; a norm's scale `s` and `‖s x‖`).
     pub extra: Vec<T>,
 }
 
@@ -440,6 +478,60 @@ fn lu_solve_f64_again<T: Scalar>(a: &[T], b: &[T], n: usize, cols: usize) -> Vec
     let af: Vec<f64> = a.iter().map(|v| v.untracked_f64()).collect();
     let bf: Vec<f64> = b.iter().map(|v| v.untracked_f64()).collect();
     from_f64(faer_lu_solve(&af, &bf, n, cols, true).expect("factorised in the forward pass"))
+}
+
+/// The power of two `s` a norm scales `x` by: `s · max|xᵢ|` in `[1, 2)`, with `s` kept in
+/// `[2⁻¹⁰²², 2¹⁰²³]` (a subnormal maximum still scales to at least `2⁻⁵²`); 1 when every
+/// entry is 0 or the maximum is infinite or NaN.
+///
+/// Read from the values without reporting a decision: `s` only changes rounding (scaling
+/// by a power of two is exact), never the result a branch would change, so a recording
+/// need not guard it, and a replay at another magnitude simply picks another `s`.
+fn norm_scale<T: Scalar>(x: &[T]) -> f64 {
+    let m = x.iter().fold(0.0f64, |m, v| m.max(v.untracked_f64().abs()));
+    if m == 0.0 || !m.is_finite() {
+        return 1.0;
+    }
+    // ⌊log₂ m⌋ from the bits, subnormals included.
+    let bits = m.to_bits();
+    let biased = (bits >> 52) as i32;
+    let exponent = if biased == 0 {
+        -1074 + (63 - bits.leading_zeros() as i32)
+    } else {
+        biased - 1023
+    };
+    let k = (-exponent).clamp(-1022, 1023);
+    f64::from_bits(((k + 1023) as u64) << 52)
+}
+
+/// `(s, ‖s x‖)` with `s` from [`norm_scale`] (applied as a constant): every `s xᵢ` is
+/// below 4 in magnitude and the largest at least `2⁻⁵²`, so the sum of squares neither
+/// overflows nor underflows to 0, and its value and first-order tangents stay in range.
+fn scaled_norm<T: Scalar>(x: &[T]) -> (f64, T) {
+    let s = norm_scale(x);
+    let sc = T::cst(s);
+    let sum = x.iter().fold(T::zero(), |acc, &v| {
+        let u = sc * v;
+        acc + u * u
+    });
+    (s, Float::sqrt(sum))
+}
+
+/// `xbar += ȳ · s x / ‖s x‖` (`ys = ‖s x‖`): the norm's pullback, formed from scaled
+/// numbers only. Dividing by `ys` (of order 1) rather than by `‖x‖` keeps the division's
+/// partials (`1/b`, `−(a/b)/b`) of order 1 too, so a dual `T` gets representable tangents
+/// wherever the Hessian is. Nothing at the zero vector (`ys = 0` only there): gradient 0,
+/// and the Hessian a dual `T` carries is 0 too, as for `hypot` at the origin. The test is a
+/// comparison in `T`, so a recording that tapes this pullback (reverse over reverse) guards
+/// it, and a replay across the origin re-records.
+fn norm_pullback<T: Scalar>(x: &[T], s: T, ys: T, ybar: T, xbar: &mut [T]) {
+    if ys == T::zero() {
+        return;
+    }
+    let r = ybar / ys;
+    for (g, &v) in xbar.iter_mut().zip(x) {
+        *g += r * (s * v);
+    }
 }
 
 fn dot<T: Scalar>(a: &[T], b: &[T]) -> T {

@@ -40,8 +40,10 @@ pub struct PreparedLagrangianHessian<'f> {
 /// assert_eq!((h.get(0, 0), h.get(1, 0), h.get(1, 1)), (6.0, 4.0, 0.0));
 /// ```
 ///
+/// An empty `x` gives the empty `0 × 0` Hessian.
+///
 /// # Panics
-/// If `x` is empty, or `g` returns a different number of constraints than `lambda` has.
+/// If `g` returns a different number of constraints than `lambda` has.
 pub fn lagrangian_hessian<F, G>(f: F, g: G, x: &[f64], sigma: f64, lambda: &[f64]) -> SparseHessian
 where
     F: FnMut(&[Var<f64>]) -> Var<f64>,
@@ -53,9 +55,12 @@ where
 /// Records the Lagrangian of `f` and the `m` constraints `g` at `x`, detects the joint
 /// pattern and colours it (see [`PreparedLagrangianHessian`]).
 ///
+/// An empty `x` (constraints and objective of no variables) gives a plan whose Hessian is
+/// the empty `0 × 0` matrix at every (empty) point and multipliers.
+///
 /// # Panics
-/// If `x` is empty, an option is out of range (see [`crate::sparse::prepare`]), or `g`
-/// returns other than `m` constraints.
+/// If an option is out of range (see [`crate::sparse::prepare`]), or `g` returns other than
+/// `m` constraints.
 pub fn prepare_lagrangian<'f, F, G>(
     mut f: F,
     mut g: G,

@@ -51,7 +51,8 @@ pub use plan::{ColouringKind, PreparedSparseHessian, SparseOptions};
 
 use crate::reverse::Var;
 
-/// The sparse Hessian `∇²f(x)`, lower triangle, with the default options.
+/// The sparse Hessian `∇²f(x)`, lower triangle, with the default options. An empty `x`
+/// gives the empty `0 × 0` Hessian.
 ///
 /// ```
 /// use num_traits::Float;
@@ -62,9 +63,6 @@ use crate::reverse::Var;
 /// assert_eq!(h.nnz(), 5); // tridiagonal: 3 diagonal + 2 below
 /// assert_eq!(h.get(1, 0), -400.0);
 /// ```
-///
-/// # Panics
-/// If `x` is empty.
 pub fn sparse_hessian<F>(f: F, x: &[f64]) -> SparseHessian
 where
     F: FnMut(&[Var<f64>]) -> Var<f64>,
@@ -84,8 +82,11 @@ where
 /// assert_eq!((value, grad[0], h.get(3, 3)), (32.0, 12.0, 12.0));
 /// ```
 ///
+/// An empty `x` is a function of no inputs: the plan then gives `f()`, an empty gradient
+/// and the empty `0 × 0` Hessian (no pattern entries, no colours) at every (empty) point.
+///
 /// # Panics
-/// If `x` is empty, `options.lanes` is not 1, 2, 4, 8 or 16, or `options.threads` is 0.
+/// If `options.lanes` is not 1, 2, 4, 8 or 16, or `options.threads` is 0.
 pub fn prepare<F>(f: F, x: &[f64], options: SparseOptions) -> PreparedSparseHessian<F>
 where
     F: FnMut(&[Var<f64>]) -> Var<f64>,

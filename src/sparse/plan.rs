@@ -106,10 +106,6 @@ pub(crate) fn build<F>(
 where
     F: FnMut(&[Var<f64>]) -> Var<f64>,
 {
-    assert!(
-        n > 0,
-        "{api}: x is empty; the Hessian of a function of no inputs is empty"
-    );
     if let Some(l) = options.lanes {
         assert!(
             matches!(l, 1 | 2 | 4 | 8 | 16),
