@@ -7,11 +7,14 @@
 //! partials with its own derivative representation (tangents for forward mode, a tape
 //! node for reverse mode). It never contains a derivative formula.
 //!
-//! **NaN convention.** An operation whose value is NaN has NaN derivatives, in every
-//! engine: forward engines set its tangents to NaN, reverse mode records NaN partials (and
-//! the replay does the same). Without it, skipping zero tangents would let a NaN value
-//! such as `(x − x)/(y − y)` come with zero second derivatives in forward-over-reverse
-//! Hessians while its gradient is NaN. [`value_is_nan`] is the one test every engine uses.
+//! **NaN convention.** A NaN value never comes with finite derivatives: every API that
+//! returns a value with derivatives returns NaN derivatives (`Scalar::nan_everywhere`,
+//! NaN at every level) for an output whose value is NaN. Without it, engines that skip
+//! zero tangents would give `(x − x)/(y − y)` zero second derivatives in
+//! forward-over-reverse Hessians while its gradient is NaN. The rule sits at the results,
+//! not in every operation: an intermediate NaN that an operation drops (`max` of NaN and a
+//! number) leaves the derivatives of what it drops into alone, the same in every mode.
+//! [`value_is_nan`] is the one test.
 
 use std::cmp::Ordering;
 
@@ -179,6 +182,18 @@ pub trait Chain: Copy + Send + Sync + 'static {
 #[inline(always)]
 pub(crate) fn value_is_nan<T: Scalar>(value: &T) -> bool {
     value.untracked_f64().is_nan()
+}
+
+/// The NaN convention for a vector-Jacobian product `ȳᵀJ` written into `out`: all NaN when
+/// an output whose weight is not zero is NaN.
+pub(crate) fn nan_vjp<S: Scalar>(values: &[S], weights: &[S], out: &mut [S]) {
+    let nan = values
+        .iter()
+        .zip(weights)
+        .any(|(v, w)| value_is_nan(v) && !w.is_exact_zero());
+    if nan {
+        out.fill(S::nan_everywhere());
+    }
 }
 
 /// A custom rule's level-`k` values and level-`k + 1` partials at an engine's primal type.

@@ -682,6 +682,76 @@ fn a_nan_value_never_comes_with_finite_derivatives() {
     assert_nan_everywhere!(constant_nan);
 }
 
+/// Vector outputs: a NaN output's row of the Jacobian is NaN, in every Jacobian API; a
+/// vector-Jacobian product is NaN when a NaN output has a weight.
+#[test]
+fn a_nan_output_has_a_nan_jacobian_row() {
+    fn g<S: Scalar>(x: &[S]) -> Vec<S> {
+        vec![
+            x[0] * x[1],
+            (x[0] - x[0]) / (x[1] - x[1]),
+            S::nan() + x[1] * S::zero(),
+        ]
+    }
+    let x = [1.0, 2.0];
+    let fj = forward::jacobian(|x| g(x), &x);
+    let rj = reverse::jacobian(|x| g(x), &x);
+    for j in [fj, rj] {
+        assert_eq!((j[(0, 0)], j[(0, 1)]), (2.0, 1.0));
+        all_nan(&[j[(1, 0)], j[(1, 1)], j[(2, 0)], j[(2, 1)]], "NaN rows");
+    }
+    let (_, jv) = forward::jvp(|x| g(x), &x, &[1.0, 1.0]);
+    assert_eq!(jv[0], 3.0);
+    all_nan(&jv[1..], "jvp of NaN outputs");
+    let (_, vj) = reverse::vjp(|x| g(x), &x, &[1.0, 0.0, 0.0]);
+    assert_eq!(vj, vec![2.0, 1.0]);
+    let (_, vj) = reverse::vjp(|x| g(x), &x, &[1.0, 1.0, 0.0]);
+    all_nan(&vj, "vjp weighting a NaN output");
+    let (_, pb) = reverse::pullback(|x| g(x), &x);
+    assert_eq!(pb.apply(&[1.0, 0.0, 0.0]), vec![2.0, 1.0]);
+    all_nan(
+        &pb.apply(&[0.0, 0.0, 1.0]),
+        "pullback weighting a NaN output",
+    );
+}
+
+/// The nested (translated) APIs follow the same convention.
+#[test]
+fn nested_inner_derivatives_of_a_nan_are_nan() {
+    struct ZeroOverZero;
+    impl mixad::nested::InnerFn for ZeroOverZero {
+        fn eval<T: Float>(&self, x: &[T], p: &[T]) -> T {
+            (x[0] - x[0]) / (p[0] - p[0]) + x[0]
+        }
+    }
+    let g = mixad::gradient(
+        |x| mixad::nested::gradient(&ZeroOverZero, &x[..1], &x[1..])[0] * x[0],
+        &[1.0, 2.0],
+    );
+    all_nan(&g, "reverse over translated forward");
+    let d = forward::derivative(
+        |x: Dual<f64>| mixad::nested::derivative(&ZeroOverZero, x, &[Dual::constant(2.0)]),
+        1.0,
+    );
+    assert!(d.is_nan(), "forward over forward: {d}");
+}
+
+/// A NaN that an operation drops (`max` of NaN and a number is the number) leaves the
+/// derivatives of the result alone, identically in every mode.
+#[test]
+fn a_nan_dropped_by_max_is_dropped_in_every_mode() {
+    fn f<S: Scalar>(x: &[S]) -> S {
+        let nan = (x[0] - x[0]) / (x[0] - x[0]);
+        Float::max(nan, x[1] * x[1]) + x[0]
+    }
+    let x = [1.0, 3.0];
+    assert_eq!(mixad::gradient(|x| f(x), &x), vec![1.0, 6.0]);
+    assert_eq!(forward::gradient(|x| f(x), &x), vec![1.0, 6.0]);
+    let h = dense(&mixad::hessian(|x| f(x), &x));
+    assert_eq!(h, vec![0.0, 0.0, 0.0, 2.0]);
+    assert_eq!(mixad::hvp(|x| f(x), &x, &[0.0, 1.0]), vec![0.0, 2.0]);
+}
+
 /// A NaN that does not reach the output leaves the derivatives alone.
 #[test]
 fn a_nan_off_the_output_path_changes_nothing() {

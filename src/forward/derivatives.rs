@@ -96,6 +96,10 @@ where
         .iter()
         .map(|y| {
             check_result(y.tag, tag, "forward::jvp");
+            if value_is_nan(&y.value) {
+                // The NaN convention, also for a constant NaN output.
+                return (y.value, S::nan_everywhere());
+            }
             (y.value, y.tangent)
         })
         .unzip()
@@ -192,8 +196,9 @@ where
         );
         for (i, y) in out.iter().enumerate() {
             check_result(y.tag, inputs[start].tag, "forward::jacobian");
+            let nan = value_is_nan(&y.value);
             for j in start..end {
-                jac[(i, j)] = y.tangents[j - start];
+                jac[(i, j)] = if nan { f64::NAN } else { y.tangents[j - start] };
             }
         }
         unseed(&mut inputs, start, end);

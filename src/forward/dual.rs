@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::chain::{value_is_nan, Chain};
+use crate::chain::Chain;
 use crate::forward::tag::{merge, Tag};
 use crate::rules::{Binary, Unary};
 use crate::Scalar;
@@ -61,18 +61,6 @@ impl<T: Scalar> Dual<T> {
         }
     }
 
-    /// The result of an operation: like [`Dual::tagged`], but a NaN value gets a NaN
-    /// tangent (the NaN convention of [`crate::chain`]).
-    #[inline(always)]
-    fn result(value: T, tangent: T, tag: Tag) -> Self {
-        let tangent = if value_is_nan(&value) {
-            T::nan_everywhere()
-        } else {
-            tangent
-        };
-        Dual::tagged(value, tangent, tag)
-    }
-
     /// A constant: tangent 0. Use it to lift a value captured from an outer computation
     /// into a nested one (`Dual::constant(x)` where `x: Dual<f64>` gives a
     /// `Dual<Dual<f64>>` that keeps `x`'s own derivative).
@@ -129,14 +117,14 @@ impl<T: Scalar> Chain for Dual<T> {
     #[inline(always)]
     fn unary(self, op: Unary) -> Self {
         let (v, d) = op.apply(self.value);
-        Dual::result(v, chain_term(d, self.tangent), self.tag)
+        Dual::tagged(v, chain_term(d, self.tangent), self.tag)
     }
 
     #[inline(always)]
     fn binary(self, rhs: Self, op: Binary) -> Self {
         let tag = merge(self.tag, rhs.tag);
         let (v, da, db) = op.apply(self.value, rhs.value);
-        Dual::result(
+        Dual::tagged(
             v,
             chain_term(da, self.tangent) + chain_term(db, rhs.tangent),
             tag,
@@ -146,13 +134,13 @@ impl<T: Scalar> Chain for Dual<T> {
     #[inline(always)]
     fn add(self, rhs: Self) -> Self {
         let tag = merge(self.tag, rhs.tag);
-        Dual::result(self.value + rhs.value, self.tangent + rhs.tangent, tag)
+        Dual::tagged(self.value + rhs.value, self.tangent + rhs.tangent, tag)
     }
 
     #[inline(always)]
     fn sub(self, rhs: Self) -> Self {
         let tag = merge(self.tag, rhs.tag);
-        Dual::result(self.value - rhs.value, self.tangent - rhs.tangent, tag)
+        Dual::tagged(self.value - rhs.value, self.tangent - rhs.tangent, tag)
     }
 
     #[inline(always)]
@@ -162,7 +150,7 @@ impl<T: Scalar> Chain for Dual<T> {
 
     #[inline(always)]
     fn scale(self, c: T) -> Self {
-        Dual::result(self.value * c, self.tangent * c, self.tag)
+        Dual::tagged(self.value * c, self.tangent * c, self.tag)
     }
 
     fn combine_partials(value: T, operands: &[Self], partials: &[T]) -> Self {
@@ -172,7 +160,7 @@ impl<T: Scalar> Chain for Dual<T> {
             tag = merge(tag, x.tag);
             tangent += chain_term(d, x.tangent);
         }
-        Dual::result(value, tangent, tag)
+        Dual::tagged(value, tangent, tag)
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::chain::{value_is_nan, Chain};
+use crate::chain::Chain;
 use crate::forward::dual::chain_term;
 use crate::forward::tag::{merge, Tag};
 use crate::rules::{Binary, Unary};
@@ -74,23 +74,13 @@ impl<T: Scalar, const N: usize> DualVec<T, N> {
         DualVec::new(value, tangents)
     }
 
-    /// The result of an operation: like [`DualVec::tagged`], but a NaN value gets NaN
-    /// tangents (the NaN convention of [`crate::chain`]).
-    #[inline(always)]
-    fn result(value: T, mut tangents: [T; N], tag: Tag) -> Self {
-        if value_is_nan(&value) {
-            tangents = [T::nan_everywhere(); N];
-        }
-        DualVec::tagged(value, tangents, tag)
-    }
-
     #[inline(always)]
     fn map(self, value: T, f: impl Fn(T) -> T) -> Self {
         let mut tangents = self.tangents;
         for t in tangents.iter_mut() {
             *t = f(*t);
         }
-        DualVec::result(value, tangents, self.tag)
+        DualVec::tagged(value, tangents, self.tag)
     }
 }
 
@@ -146,7 +136,7 @@ impl<T: Scalar, const N: usize> Chain for DualVec<T, N> {
                 *t = chain_term(da, *t) + chain_term(db, *r);
             }
         }
-        DualVec::result(v, tangents, tag)
+        DualVec::tagged(v, tangents, tag)
     }
 
     #[inline(always)]
@@ -155,7 +145,7 @@ impl<T: Scalar, const N: usize> Chain for DualVec<T, N> {
         for (t, r) in tangents.iter_mut().zip(rhs.tangents.iter()) {
             *t += *r;
         }
-        DualVec::result(self.value + rhs.value, tangents, merge(self.tag, rhs.tag))
+        DualVec::tagged(self.value + rhs.value, tangents, merge(self.tag, rhs.tag))
     }
 
     #[inline(always)]
@@ -164,7 +154,7 @@ impl<T: Scalar, const N: usize> Chain for DualVec<T, N> {
         for (t, r) in tangents.iter_mut().zip(rhs.tangents.iter()) {
             *t -= *r;
         }
-        DualVec::result(self.value - rhs.value, tangents, merge(self.tag, rhs.tag))
+        DualVec::tagged(self.value - rhs.value, tangents, merge(self.tag, rhs.tag))
     }
 
     #[inline(always)]
@@ -186,7 +176,7 @@ impl<T: Scalar, const N: usize> Chain for DualVec<T, N> {
                 *t += chain_term(d, xt);
             }
         }
-        DualVec::result(value, tangents, tag)
+        DualVec::tagged(value, tangents, tag)
     }
 }
 

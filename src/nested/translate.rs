@@ -2,6 +2,7 @@
 
 use num_traits::Float;
 
+use crate::chain::value_is_nan;
 use crate::forward::tag::fresh_tag;
 use crate::forward::{Dual, DualVec};
 use crate::reverse::tape::with_tape;
@@ -76,7 +77,13 @@ pub(crate) fn derivatives_by_forward<S: Scalar, G: InnerFn + ?Sized>(
         Some(v) => {
             let xs: Vec<Dual<S>> = Dual::seed_direction(x, v);
             let ps: Vec<Dual<S>> = params.iter().map(|&p| Dual::constant(p)).collect();
-            vec![g.eval(&xs, &ps).tangent]
+            let r = g.eval(&xs, &ps);
+            // The NaN convention (see `crate::chain`).
+            vec![if value_is_nan(&r.value) {
+                S::nan_everywhere()
+            } else {
+                r.tangent
+            }]
         }
     }
 }
@@ -94,6 +101,10 @@ fn gradient_by_forward<S: Scalar, G: InnerFn + ?Sized>(g: &G, x: &[S], params: &
             xi.tangents[lane] = S::one();
         }
         let r = g.eval(&xs, &ps);
+        if value_is_nan(&r.value) {
+            // The NaN convention (see `crate::chain`).
+            return vec![S::nan_everywhere(); x.len()];
+        }
         grad.extend_from_slice(&r.tangents[..end - start]);
         for xi in &mut xs[start..end] {
             xi.tangents = [S::zero(); LANES];
@@ -164,6 +175,11 @@ pub(crate) fn translated_derivatives<T: TapeScalar, G: InnerFn + ?Sized>(
             let r = g.eval(xs, ps);
             value = r.tangent.value;
             partials[start..end].copy_from_slice(&r.tangent.tangents[..end - start]);
+            if value_is_nan(&r.value.value) {
+                // The NaN convention (see `crate::chain`): NaN with NaN partials.
+                value = T::nan_everywhere();
+                partials.fill(T::nan_everywhere());
+            }
             if direction.is_some() {
                 // ∂(∇g·v)/∂vₖ = ∂g/∂xₖ, for the x lanes of this chunk.
                 for k in start..end.min(n) {

@@ -5,7 +5,7 @@
 
 use faer::Mat;
 
-use crate::chain::{value_is_nan, Chain};
+use crate::chain::{nan_vjp, value_is_nan, Chain};
 use crate::reverse::recording::Session;
 use crate::reverse::tape::TapeScalar;
 use crate::reverse::Var;
@@ -114,10 +114,10 @@ where
             }
         });
         let first = start as usize;
-        (
-            out.iter().map(|y| y.primal()).collect(),
-            adjoints[first..first + x.len()].to_vec(),
-        )
+        let values: Vec<S> = out.iter().map(|y| y.primal()).collect();
+        let mut xbar = adjoints[first..first + x.len()].to_vec();
+        nan_vjp(&values, ybar, &mut xbar);
+        (values, xbar)
     })
 }
 
@@ -142,8 +142,13 @@ where
         let mut jac = Mat::zeros(out.len(), n);
         for (i, y) in out.iter().enumerate() {
             let adjoints = tape.sweep(start, |adj| adj[y.index() as usize] = 1.0);
+            let nan = value_is_nan(&y.primal());
             for j in 0..n {
-                jac[(i, j)] = adjoints[start as usize + j];
+                jac[(i, j)] = if nan {
+                    f64::NAN
+                } else {
+                    adjoints[start as usize + j]
+                };
             }
         }
         jac

@@ -11,7 +11,6 @@ use std::cmp::Ordering;
 
 use crate::chain::{value_is_nan, Decision};
 use crate::reverse::tape::{pull_block, rebase, sweep_with_blocks, Node};
-use crate::reverse::var::nan_convention;
 use crate::reverse::Var;
 use crate::rules::linalg::{BlockOp, Saved};
 use crate::rules::{Binary, CustomRule, Unary};
@@ -533,7 +532,7 @@ impl Program {
                 }
             };
             values[i] = v;
-            nodes[i].partials = nan_convention(&v, [pa, pb]);
+            nodes[i].partials = [pa, pb];
         }
         self.guards_hold(values)
     }

@@ -1,6 +1,6 @@
 //! [`Pullback`]: a recorded `f: Rⁿ → Rᵐ` kept so cotangents can be pulled back many times.
 
-use crate::chain::Chain;
+use crate::chain::{nan_vjp, Chain};
 use crate::reverse::recording::Session;
 use crate::reverse::tape::{
     copy_blocks, copy_segment, rebase, sweep_with_blocks, Node, TapeBlock, TapeScalar,
@@ -16,6 +16,8 @@ pub struct Pullback<S> {
     blocks: Vec<TapeBlock<S>>,
     inputs: usize,
     outputs: Vec<u32>,
+    /// The outputs' values (for the NaN convention).
+    values: Vec<S>,
 }
 
 impl<S: TapeScalar> Pullback<S> {
@@ -53,7 +55,9 @@ impl<S: TapeScalar> Pullback<S> {
             |b| b.first_out as usize,
             |_, b, adjoints| b.pull(adjoints),
         );
-        adjoints[1..=self.inputs].to_vec()
+        let mut xbar = adjoints[1..=self.inputs].to_vec();
+        nan_vjp(&self.values, ybar, &mut xbar);
+        xbar
     }
 }
 
@@ -81,7 +85,8 @@ where
             blocks: copy_blocks(&tape.blocks, start),
             inputs: x.len(),
             outputs: out.iter().map(|y| rebase(y.index(), start)).collect(),
+            values: out.iter().map(|y| y.primal()).collect(),
         };
-        (out.iter().map(|y| y.primal()).collect(), pullback)
+        (pullback.values.clone(), pullback)
     })
 }

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::chain::{value_is_nan, Chain, CustomParts, Decision};
+use crate::chain::{Chain, CustomParts, Decision};
 use std::panic::AssertUnwindSafe;
 
 use crate::reverse::program::{Fallible, Operand, Step};
@@ -116,7 +116,7 @@ impl<T: TapeScalar> Var<T> {
         // runs no user code and records nothing on this tape; see `with_tape`).
         let tape = unsafe { tape_mut::<T>() };
         tape.check(recording);
-        let index = tape.push(args, nan_convention(&value, partials));
+        let index = tape.push(args, partials);
         if tape.is_logging() {
             tape.log_step(step, consts);
         }
@@ -129,7 +129,7 @@ impl<T: TapeScalar> Var<T> {
         // SAFETY: as in `record`.
         let tape = unsafe { tape_mut::<T>() };
         tape.check2(a.recording, b.recording);
-        let index = tape.push([a.index, b.index], nan_convention(&value, partials));
+        let index = tape.push([a.index, b.index], partials);
         if tape.is_logging() {
             tape.log_step(step, [T::zero(), T::zero()]);
         }
@@ -423,16 +423,6 @@ impl<T: TapeScalar> Chain for Var<T> {
 }
 
 crate::impl_scalar_traits!([T: TapeScalar] Var<T>);
-
-/// A node's partials under the NaN convention of [`crate::chain`]: NaN when its value is.
-#[inline(always)]
-pub(crate) fn nan_convention<T: Scalar>(value: &T, partials: [T; 2]) -> [T; 2] {
-    if value_is_nan(value) {
-        [T::nan_everywhere(); 2]
-    } else {
-        partials
-    }
-}
 
 impl<T: TapeScalar> Var<T> {
     /// Printing hands the value out as text: inside a recorded function that is a
