@@ -217,12 +217,30 @@ impl<P: Scalar> CustomParts<P> {
         let partials = if x.iter().all(Chain::is_constant) {
             None
         } else {
-            let mut d = Buf::zeros(rule.level_len(k + 1));
-            P::custom_level(rule, k + 1, &primals, &mut d);
-            Some(d)
+            Some(custom_partials(rule, k, &primals))
         };
         CustomParts { values, partials }
     }
+}
+
+/// Level `k + 1` of a custom rule at `primals` (the partials of level `k`). A rule whose
+/// code panics here, at a point where level `k` succeeded, gives NaN partials: a
+/// derivative that cannot be computed is NaN, and the panic never reaches the user's
+/// function, which would otherwise take its error branch in derivative modes only (where
+/// the plain value took the rule's). A rule that lacks the order panics as usual.
+pub(crate) fn custom_partials<P: Scalar>(rule: &CustomRule, k: usize, primals: &[P]) -> Buf<P> {
+    rule.require_order(k + 1 + P::derivative_depth(), "this derivative");
+    let mut d = Buf::zeros(rule.level_len(k + 1));
+    if catch_quietly(|| P::custom_level(rule, k + 1, primals, &mut d)).is_none() {
+        d.fill(P::nan_everywhere());
+    }
+    d
+}
+
+/// Runs `f`, returning `None` if it panics: where mixad evaluates code that may panic
+/// (custom rules) and treats the panic as "this operation fails here".
+pub(crate) fn catch_quietly<R>(f: impl FnOnce() -> R) -> Option<R> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).ok()
 }
 
 /// Entries kept inline by [`Buf`].

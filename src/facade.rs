@@ -210,12 +210,22 @@ macro_rules! impl_scalar_traits {
         impl<$($gen)*> ::num_traits::ToPrimitive for $t {
             fn to_i64(&self) -> Option<i64> {
                 let v = ::num_traits::ToPrimitive::to_i64(&$crate::chain::Chain::primal(self));
-                $crate::facade::observe(self, v.map_or(u64::MAX, |v| v as u64), |x: &$t| ::num_traits::ToPrimitive::to_i64(&$crate::chain::Chain::primal(x)).map_or(u64::MAX, |v| v as u64));
+                $crate::facade::observe(self, $crate::facade::integer_summary(v), |x: &$t| $crate::facade::integer_summary(::num_traits::ToPrimitive::to_i64(&$crate::chain::Chain::primal(x))));
+                v
+            }
+            fn to_i128(&self) -> Option<i128> {
+                let v = ::num_traits::ToPrimitive::to_i128(&$crate::chain::Chain::primal(self));
+                $crate::facade::observe(self, $crate::facade::integer_summary(v), |x: &$t| $crate::facade::integer_summary(::num_traits::ToPrimitive::to_i128(&$crate::chain::Chain::primal(x))));
+                v
+            }
+            fn to_u128(&self) -> Option<u128> {
+                let v = ::num_traits::ToPrimitive::to_u128(&$crate::chain::Chain::primal(self));
+                $crate::facade::observe(self, $crate::facade::integer_summary(v), |x: &$t| $crate::facade::integer_summary(::num_traits::ToPrimitive::to_u128(&$crate::chain::Chain::primal(x))));
                 v
             }
             fn to_u64(&self) -> Option<u64> {
                 let v = ::num_traits::ToPrimitive::to_u64(&$crate::chain::Chain::primal(self));
-                $crate::facade::observe(self, v.unwrap_or(u64::MAX), |x: &$t| ::num_traits::ToPrimitive::to_u64(&$crate::chain::Chain::primal(x)).unwrap_or(u64::MAX));
+                $crate::facade::observe(self, $crate::facade::integer_summary(v), |x: &$t| $crate::facade::integer_summary(::num_traits::ToPrimitive::to_u64(&$crate::chain::Chain::primal(x))));
                 v
             }
             fn to_f64(&self) -> Option<f64> {
@@ -338,8 +348,9 @@ macro_rules! impl_scalar_traits {
             }
             fn integer_decode(self) -> (u64, i16, i8) {
                 let r = ::num_traits::Float::integer_decode($crate::chain::Chain::primal(&self));
-                $crate::facade::observe(&self, $crate::facade::decode_summary(r), |x: &$t| {
-                    $crate::facade::decode_summary(::num_traits::Float::integer_decode($crate::chain::Chain::primal(x)))
+                // The decoded parts are a function of the value's bits: guard by the bits.
+                $crate::facade::observe(&self, $crate::Scalar::untracked_f64(&self).to_bits(), |x: &$t| {
+                    $crate::Scalar::untracked_f64(x).to_bits()
                 });
                 r
             }
@@ -365,8 +376,9 @@ macro_rules! impl_scalar_traits {
             #[inline] fn to_radians(self) -> Self { $crate::chain::Chain::unary(self, $crate::rules::Unary::ToRadians) }
             #[inline] fn max(self, other: Self) -> Self { $crate::chain::Chain::binary(self, other, $crate::rules::Binary::Max) }
             #[inline] fn min(self, other: Self) -> Self { $crate::chain::Chain::binary(self, other, $crate::rules::Binary::Min) }
+            /// `fdim`, as on `f64`: 0 when `self ≤ other`, else `self − other` (NaN in, NaN out).
             #[inline] fn abs_sub(self, other: Self) -> Self {
-                ::num_traits::Float::max(self - other, <Self as ::num_traits::Zero>::zero())
+                if self <= other { <Self as ::num_traits::Zero>::zero() } else { self - other }
             }
             #[inline] fn cbrt(self) -> Self { $crate::chain::Chain::unary(self, $crate::rules::Unary::Cbrt) }
             #[inline] fn hypot(self, other: Self) -> Self { $crate::chain::Chain::binary(self, other, $crate::rules::Binary::Hypot) }
@@ -466,11 +478,12 @@ macro_rules! impl_scalar_traits {
             #[inline] fn imaginary(self) -> Self { <Self as ::num_traits::Zero>::zero() }
             #[inline] fn modulus(self) -> Self { ::num_traits::Float::abs(self) }
             #[inline] fn modulus_squared(self) -> Self { self * self }
+            /// As on `f64`: 0 for `self ≥ 0` (−0 included), π otherwise (NaN included).
             #[inline] fn argument(self) -> Self {
-                if ::num_traits::Float::is_sign_negative(self) {
-                    <Self as ::num_traits::FloatConst>::PI()
-                } else {
+                if self >= <Self as ::num_traits::Zero>::zero() {
                     <Self as ::num_traits::Zero>::zero()
+                } else {
+                    <Self as ::num_traits::FloatConst>::PI()
                 }
             }
             #[inline] fn norm1(self) -> Self { ::num_traits::Float::abs(self) }
@@ -534,8 +547,9 @@ macro_rules! impl_scalar_traits {
             }
             #[inline] fn max(self, other: Self) -> Self { ::num_traits::Float::max(self, other) }
             #[inline] fn min(self, other: Self) -> Self { ::num_traits::Float::min(self, other) }
+            /// As on `f64`: `min` below, `max` above, else `self` (a NaN stays NaN).
             #[inline] fn clamp(self, min: Self, max: Self) -> Self {
-                ::num_traits::Float::min(::num_traits::Float::max(self, min), max)
+                if self < min { min } else if self > max { max } else { self }
             }
             #[inline] fn atan2(self, other: Self) -> Self { ::num_traits::Float::atan2(self, other) }
             fn min_value() -> Option<Self> { Some(<Self as ::num_traits::Float>::min_value()) }
@@ -571,6 +585,10 @@ macro_rules! impl_scalar_traits {
             #[inline]
             fn untracked_f64(&self) -> f64 {
                 $crate::Scalar::untracked_f64(&$crate::chain::Chain::primal(self))
+            }
+            #[inline]
+            fn derivative_depth() -> usize {
+                <<$t as $crate::chain::Chain>::Primal as $crate::Scalar>::derivative_depth() + 1
             }
             #[inline]
             fn nan_everywhere() -> Self {
@@ -660,9 +678,12 @@ pub fn ulps_eq_probe(v: &[f64], max_ulps: u64) -> u64 {
     approx::UlpsEq::ulps_eq(&v[0], &v[1], v[2], max_ulps as u32) as u64
 }
 
-/// One number summarising `integer_decode`'s result, for guards.
+/// One number summarising a conversion to an integer, for guards, without collisions: a
+/// converted float is an integer an `f64` holds exactly, so its `f64` bits identify it, and
+/// `None` is a NaN pattern no integer has.
 #[doc(hidden)]
 #[inline]
-pub fn decode_summary((mantissa, exponent, sign): (u64, i16, i8)) -> u64 {
-    mantissa ^ ((exponent as u16 as u64) << 48) ^ ((sign as u8 as u64) << 40)
+pub fn integer_summary<I: num_traits::ToPrimitive>(v: Option<I>) -> u64 {
+    v.and_then(|k| k.to_f64())
+        .map_or(f64::NAN.to_bits(), |k| (k + 0.0).to_bits())
 }

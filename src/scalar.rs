@@ -61,6 +61,12 @@ pub trait Scalar:
     #[doc(hidden)]
     fn nan_everywhere() -> Self;
 
+    /// How many derivative levels this type carries below its value (0 for plain floats,
+    /// one more per AD level): a custom rule evaluated at level `k` here needs its
+    /// derivatives to order `k + derivative_depth()`.
+    #[doc(hidden)]
+    fn derivative_depth() -> usize;
+
     /// True when this number carries no derivative information at any level.
     ///
     /// Plain floats always do; a dual is constant when all its tangents are zero, a
@@ -129,6 +135,10 @@ impl Scalar for f64 {
         Self::NAN
     }
     #[inline(always)]
+    fn derivative_depth() -> usize {
+        0
+    }
+    #[inline(always)]
     fn is_constant(&self) -> bool {
         true
     }
@@ -166,6 +176,10 @@ impl Scalar for f32 {
     #[inline(always)]
     fn nan_everywhere() -> Self {
         Self::NAN
+    }
+    #[inline(always)]
+    fn derivative_depth() -> usize {
+        0
     }
     #[inline(always)]
     fn is_constant(&self) -> bool {

@@ -221,7 +221,15 @@ fn check_chunk(chunk: usize, api: &str) {
     );
 }
 
+/// Seeds inputs `start..end` in lanes `0..end - start` for one sweep, under a fresh tag:
+/// each sweep is its own differentiation, so a dual kept from an earlier sweep (in an
+/// `FnMut` closure's state), whose lanes meant other inputs, is caught when it reaches
+/// this sweep's result.
 fn seed<S: Scalar>(inputs: &mut [DualVec<S, LANES>], start: usize, end: usize) {
+    let tag = fresh_tag();
+    for input in inputs.iter_mut() {
+        input.tag = tag;
+    }
     for (lane, input) in inputs[start..end].iter_mut().enumerate() {
         input.tangents[lane] = S::one();
     }

@@ -9,7 +9,7 @@
 
 use std::cmp::Ordering;
 
-use crate::chain::{value_is_nan, Decision};
+use crate::chain::{catch_quietly, custom_partials, value_is_nan, Decision};
 use crate::reverse::tape::{pull_block, rebase, sweep_with_blocks, Node};
 use crate::reverse::Var;
 use crate::rules::linalg::{BlockOp, Saved};
@@ -127,8 +127,8 @@ pub(crate) enum Guard<T> {
 pub(crate) enum Fallible {
     /// A block operation returned `Err`.
     Block(BlockOp),
-    /// A custom rule panicked when asked for level `level` (values) and `level + 1`
-    /// (partials).
+    /// A custom rule panicked when asked for level `level` (its value; a derivative that
+    /// panics is NaN instead, see `chain::custom_partials`).
     Custom { rule: CustomRule, level: usize },
 }
 
@@ -138,23 +138,12 @@ impl Fallible {
         match self {
             Fallible::Block(op) => op.forward(x).is_err(),
             Fallible::Custom { rule, level } => {
-                let evaluate = || {
-                    let mut v = vec![0.0; rule.level_len(*level)];
-                    rule.level_f64(x, *level, &mut v);
-                    let mut d = vec![0.0; rule.level_len(level + 1)];
-                    rule.level_f64(x, level + 1, &mut d);
-                };
-                catch_quietly(evaluate).is_none()
+                // Only the value level can fail (a derivative that panics is NaN).
+                let mut v = vec![0.0; rule.level_len(*level)];
+                catch_quietly(|| rule.level_f64(x, *level, &mut v)).is_none()
             }
         }
     }
-}
-
-/// Runs `f`, returning `None` if it panics. Used where mixad's replay evaluates code that
-/// may panic (custom rules): a panic there means "this operation fails here", which the
-/// caller treats as a failed guard (the function is recorded again and handles it).
-pub(crate) fn catch_quietly<R>(f: impl FnOnce() -> R) -> Option<R> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).ok()
 }
 
 /// What a logging recording collects beside its tape segment.
@@ -419,8 +408,7 @@ impl Program {
         }
         let mut v = vec![U::zero(); rule.level_len(*level)];
         U::custom_level(rule, *level, &x, &mut v);
-        let mut d = vec![U::zero(); rule.level_len(level + 1)];
-        U::custom_level(rule, level + 1, &x, &mut d);
+        let d = custom_partials(rule, *level, &x);
         for e in 0..entries {
             let base = i + e * chain;
             values[base..base + chain].fill(v[e]);
