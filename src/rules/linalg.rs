@@ -442,6 +442,33 @@ fn big_f64<T: Scalar>(x: &[T], n: usize) -> Option<Vec<f64>> {
     }
 }
 
+/// Which factorisation a [`faer_verdict`] is about.
+#[derive(Clone, Copy)]
+enum Factor {
+    Cholesky,
+    Lu,
+}
+
+/// At an AD type, for a size `f64` hands to faer: faer's verdict (success or the error) on
+/// the primal values, which the generic loops then follow, so every mode takes the branch
+/// the `f64` evaluation takes. faer and the generic loops can disagree on a matrix at the
+/// edge of positive definiteness or singularity (rounding), and a function that handles
+/// the `Err` would otherwise take one branch in its gradient and the other in its Hessian.
+/// `None` at `f64` itself and for sizes the generic loops handle at every type.
+fn faer_verdict<T: Scalar>(a: &[T], n: usize, factor: Factor) -> Option<Result<(), BlockError>> {
+    if n * n * n < FAER_WORK || std::any::TypeId::of::<T>() == std::any::TypeId::of::<f64>() {
+        return None;
+    }
+    let af: Vec<f64> = a.iter().map(|v| v.untracked_f64()).collect();
+    Some(match factor {
+        Factor::Cholesky => faer::Mat::from_fn(n, n, |i, j| 0.5 * (af[i * n + j] + af[j * n + i]))
+            .llt(faer::Side::Lower)
+            .map(|_| ())
+            .map_err(|_| BlockError::NotPositiveDefinite),
+        Factor::Lu => faer_lu(&af, n).map(|_| ()),
+    })
+}
+
 /// faer's partial-pivoting LU of `a`, or `Singular` on an exact zero pivot (faer itself
 /// would divide by it).
 fn faer_lu(a: &[f64], n: usize) -> Result<faer::linalg::solvers::PartialPivLu<f64>, BlockError> {
@@ -630,6 +657,11 @@ fn cholesky<T: Scalar>(a: &[T], n: usize) -> Result<Vec<T>, BlockError> {
             })));
         }
     }
+    let trusted = match faer_verdict(a, n, Factor::Cholesky) {
+        Some(Err(e)) => return Err(e),
+        Some(Ok(())) => true,
+        None => false,
+    };
     let half = T::cst(0.5);
     let mut l = vec![T::zero(); n * n];
     for j in 0..n {
@@ -639,7 +671,9 @@ fn cholesky<T: Scalar>(a: &[T], n: usize) -> Result<Vec<T>, BlockError> {
         }
         // NaN fails too. A comparison of `T`s, so under a reverse recording (nested modes)
         // the outcome is a guarded decision like any other.
-        if d.partial_cmp(&T::zero()) != Some(std::cmp::Ordering::Greater) {
+        // When faer decided (`trusted`), a pivot it accepted is used as it is (a NaN
+        // factor at worst, never the other branch).
+        if d.partial_cmp(&T::zero()) != Some(std::cmp::Ordering::Greater) && !trusted {
             return Err(BlockError::NotPositiveDefinite);
         }
         let ljj = Float::sqrt(d);
@@ -734,6 +768,11 @@ struct Lu<T> {
 
 impl<T: Scalar> Lu<T> {
     fn new(a: &[T], n: usize) -> Result<Self, BlockError> {
+        let trusted = match faer_verdict(a, n, Factor::Lu) {
+            Some(Err(e)) => return Err(e),
+            Some(Ok(())) => true,
+            None => false,
+        };
         let mut lu = a.to_vec();
         let mut perm: Vec<usize> = (0..n).collect();
         for c in 0..n {
@@ -746,7 +785,7 @@ impl<T: Scalar> Lu<T> {
                     pivot = r;
                 }
             }
-            if num_traits::Zero::is_zero(&lu[pivot * n + c]) {
+            if num_traits::Zero::is_zero(&lu[pivot * n + c]) && !trusted {
                 return Err(BlockError::Singular);
             }
             if pivot != c {
