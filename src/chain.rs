@@ -14,7 +14,7 @@
 //! forward-over-reverse Hessians while its gradient is NaN. The rule sits at the results,
 //! not in every operation: an intermediate NaN that an operation drops (`max` of NaN and a
 //! number) leaves the derivatives of what it drops into alone, the same in every mode.
-//! [`value_is_nan`] is the one test.
+//! `value_is_nan` is the one test.
 
 use std::cmp::Ordering;
 
