@@ -376,9 +376,10 @@ macro_rules! impl_scalar_traits {
             #[inline] fn to_radians(self) -> Self { $crate::chain::Chain::unary(self, $crate::rules::Unary::ToRadians) }
             #[inline] fn max(self, other: Self) -> Self { $crate::chain::Chain::binary(self, other, $crate::rules::Binary::Max) }
             #[inline] fn min(self, other: Self) -> Self { $crate::chain::Chain::binary(self, other, $crate::rules::Binary::Min) }
-            /// `fdim`, as on `f64`: 0 when `self ≤ other`, else `self − other` (NaN in, NaN out).
+            /// `max(self − other, 0)`: a piecewise rule, replayed without a guard. (A NaN
+            /// difference gives 0 where `f64`'s `fdim` gives NaN; see the closing notes.)
             #[inline] fn abs_sub(self, other: Self) -> Self {
-                if self <= other { <Self as ::num_traits::Zero>::zero() } else { self - other }
+                ::num_traits::Float::max(self - other, <Self as ::num_traits::Zero>::zero())
             }
             #[inline] fn cbrt(self) -> Self { $crate::chain::Chain::unary(self, $crate::rules::Unary::Cbrt) }
             #[inline] fn hypot(self, other: Self) -> Self { $crate::chain::Chain::binary(self, other, $crate::rules::Binary::Hypot) }
