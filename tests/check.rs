@@ -8,8 +8,8 @@
 //! inconclusive, never WRONG.
 
 use mixad::check::{
-    check_gradient, check_gradient_of, check_hessian, check_hessian_of, check_jacobian, check_rule,
-    CheckReport, Reason, Verdict,
+    check_gradient, check_gradient_of, check_gradient_with, check_hessian, check_hessian_of,
+    check_jacobian, check_rule, CheckOptions, CheckReport, Reason, Verdict,
 };
 use mixad::rules::CustomRule;
 use num_traits::Float;
@@ -496,4 +496,82 @@ fn check_rule_catches_the_wrong_order_of_difficult_rules() {
     );
     // Order 2 differences the wrong gradient: its (0,0) entry disagrees.
     assert_eq!(wrong(&reports[1]), vec![(0, 0)], "{}", reports[1]);
+}
+
+#[test]
+fn what_differences_cannot_decide_is_inconclusive_not_wrong() {
+    // Kept to small steps, the tiny coefficient's derivative (2.6e-8) is below the
+    // rounding of the value (1e8): inconclusive, and says so.
+    let small = CheckOptions {
+        max_step: 1e-3,
+        ..CheckOptions::default()
+    };
+    let report = check_gradient_with(scaled, &SCALED_X, small);
+    assert_eq!(report.components[0].verdict, Verdict::Ok, "{report}");
+    assert_eq!(
+        report.components[1].verdict,
+        Verdict::Inconclusive(Reason::NotConverged),
+        "{report}"
+    );
+    assert!(!report.passed() && !report.is_wrong());
+    assert_eq!(
+        report.verdict(),
+        Verdict::Inconclusive(Reason::NotConverged)
+    );
+    assert_eq!(report.worst().unwrap().index, (1, 0));
+    assert!(report.components.iter().all(|c| c.step <= 1e-3));
+    let text = report.to_string();
+    assert!(
+        text.contains("INCONCLUSIVE")
+            && text.contains("inconclusive: finite differences did not converge")
+            && !text.contains("WRONG"),
+        "{text}"
+    );
+
+    // A mistake elsewhere in the same report is still WRONG, and dominates the verdict.
+    let sign_error = |x: &[f64]| vec![-2e8 * x[0], 2e-8 * x[1]];
+    let report = mixad::check::check_gradient_of_with(scaled, sign_error, &SCALED_X, small);
+    assert_eq!(wrong(&report), vec![(0, 0)], "{report}");
+    assert_eq!(report.verdict(), Verdict::Wrong);
+    assert_eq!(report.worst().unwrap().index, (0, 0));
+
+    // Not finite at x: nothing to difference.
+    let report = check_gradient(|x| x[0].sqrt(), &[-1.0]);
+    assert_eq!(
+        report.verdict(),
+        Verdict::Inconclusive(Reason::NotFiniteAtX),
+        "{report}"
+    );
+    assert!(report.to_string().contains("function not finite at x"));
+
+    // Finite at x but nowhere near it: every step is shrunk until none is left.
+    let report = check_gradient(|x| (-(x[0] - 1.0).powi(2)).sqrt(), &[1.0]);
+    assert_eq!(
+        report.verdict(),
+        Verdict::Inconclusive(Reason::NoFiniteStep),
+        "{report}"
+    );
+    assert!(report.components[0].finite_difference.is_nan());
+
+    // A NaN claimed for a smooth function is WRONG, not inconclusive.
+    let report = check_gradient_of(ln, |_| vec![f64::NAN], &[2.0]);
+    assert_eq!(wrong(&report), vec![(0, 0)], "{report}");
+}
+
+#[test]
+fn the_report_shows_each_components_steps_and_error() {
+    let report = check_gradient(ln, &LN_X);
+    let comp = report.components[0];
+    assert!(comp.fd_error > 0.0 && comp.fd_error <= comp.tolerance / 2.0);
+    assert!(comp.levels >= 2 && comp.step > 0.0);
+    let text = report.to_string();
+    let steps = format!(
+        "{:.1e}..{:.1e}",
+        comp.step,
+        comp.step * 2f64.powi(comp.levels as i32)
+    );
+    assert!(
+        text.contains("fd err") && text.contains("steps") && text.contains(&steps),
+        "{text}"
+    );
 }
