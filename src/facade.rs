@@ -376,11 +376,9 @@ macro_rules! impl_scalar_traits {
             #[inline] fn to_radians(self) -> Self { $crate::chain::Chain::unary(self, $crate::rules::Unary::ToRadians) }
             #[inline] fn max(self, other: Self) -> Self { $crate::chain::Chain::binary(self, other, $crate::rules::Binary::Max) }
             #[inline] fn min(self, other: Self) -> Self { $crate::chain::Chain::binary(self, other, $crate::rules::Binary::Min) }
-            /// `max(self − other, 0)`: a piecewise rule, replayed without a guard. (A NaN
-            /// difference gives 0 where `f64`'s `fdim` gives NaN; see the closing notes.)
-            #[inline] fn abs_sub(self, other: Self) -> Self {
-                ::num_traits::Float::max(self - other, <Self as ::num_traits::Zero>::zero())
-            }
+            /// `max(self − other, 0)` (`fdim`): a piecewise rule, replayed without a guard,
+            /// NaN where an argument is NaN, as on `f64`.
+            #[inline] fn abs_sub(self, other: Self) -> Self { $crate::chain::Chain::binary(self, other, $crate::rules::Binary::AbsSub) }
             #[inline] fn cbrt(self) -> Self { $crate::chain::Chain::unary(self, $crate::rules::Unary::Cbrt) }
             #[inline] fn hypot(self, other: Self) -> Self { $crate::chain::Chain::binary(self, other, $crate::rules::Binary::Hypot) }
             #[inline] fn sin(self) -> Self { $crate::chain::Chain::unary(self, $crate::rules::Unary::Sin) }

@@ -750,3 +750,66 @@ fn arithmetic_with_plain_f64_on_either_side() {
         x => { let mut y = x; y += 1.0; y *= 4.0; y -= 2.0; y /= 8.0; y }, [1.0, 0.5, 0.0];
     }
 }
+
+#[test]
+fn a_tie_of_two_equal_infinities_is_that_infinity() {
+    // The tie's mean b − (b − a)/2 was once ∞ − NaN = NaN, where f64 says ∞.
+    let inf = f64::INFINITY;
+    for (a, want) in [(inf, inf), (-inf, -inf)] {
+        for f in [|a: D1, b: D1| a.max(b), |a: D1, b: D1| a.min(b)] {
+            assert_eq!(grad(f, a, a).0, want);
+        }
+        type V = mixad::reverse::Var<f64>;
+        for f in [|a: V, b: V| a.max(b), |a: V, b: V| a.min(b)] {
+            let y = mixad::reverse::value_and_gradient(|v| f(v[0], v[1]), &[a, a]).0;
+            assert_eq!(y, want);
+        }
+        let y: D2 = Float::max(D2::variable(D1::variable(a)), D2::variable(D1::variable(a)));
+        assert_eq!(y.value.value, want);
+    }
+}
+
+#[test]
+fn abs_sub_is_fdim_at_its_edges() {
+    #[allow(deprecated)]
+    fn f<T: Float>(a: T, b: T) -> T {
+        a.abs_sub(b)
+    }
+    let (inf, nan) = (f64::INFINITY, f64::NAN);
+    // Values as f64's abs_sub (C's fdim) gives them, NaN included.
+    for (a, b) in [
+        (3.0, 1.0),
+        (1.0, 3.0),
+        (2.0, 2.0),
+        (-0.0, 0.0),
+        (inf, inf),
+        (inf, 1.0),
+        (1.0, inf),
+        (nan, 1.0),
+        (1.0, nan),
+        (nan, nan),
+    ] {
+        #[allow(deprecated)]
+        let want = a.abs_sub(b);
+        let same = |y: f64| y.to_bits() == want.to_bits() || (y.is_nan() && want.is_nan());
+        let forward = grad(f::<D1>, a, b).0;
+        let reverse = mixad::reverse::value_and_gradient(|v| f(v[0], v[1]), &[a, b]).0;
+        let nested: D2 = f(D2::variable(D1::variable(a)), D2::constant(D1::constant(b)));
+        assert!(
+            same(forward) && same(reverse) && same(nested.value.value),
+            "abs_sub({a}, {b}): f64 {want}, forward {forward}, reverse {reverse}, nested {}",
+            nested.value.value
+        );
+    }
+    // At the tie, the max convention: partials ½ and −½; so d/dx abs_sub(2x, x + 1) at
+    // x = 1 is (2 − 1)/2, with no curvature, at every level.
+    assert_eq!(grad(f::<D1>, 2.0, 2.0), (0.0, 0.5, -0.5));
+    fn tie<T: Float>(x: T) -> T {
+        f(x + x, x + T::one())
+    }
+    assert_eq!(d1(tie::<D1>, 1.0), (0.0, 0.5));
+    assert_eq!(second(tie::<D2>, 1.0), [0.0, 0.5, 0.5, 0.0]);
+    // A NaN argument gives NaN partials, not a silent 0.
+    let (_, da, db) = grad(f::<D1>, nan, 1.0);
+    assert!(da.is_nan() && db.is_nan());
+}

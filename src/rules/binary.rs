@@ -8,7 +8,11 @@ use crate::Scalar;
 ///
 /// Conventions at points where a partial does not exist (each is tested):
 /// - `Max`/`Min` at a tie: each argument gets 1/2 (so `max(x, x)` has derivative 1), and the
-///   value is their mean. A NaN argument is ignored, as `Float::max` ignores it.
+///   value is their mean (`±∞` for two equal infinities, as in `f64`). A NaN argument is
+///   ignored, as `Float::max` ignores it.
+/// - `AbsSub` (`fdim`, the positive difference `max(a − b, 0)`): at a tie partials `½, −½`
+///   (the `Max` convention), value `+0` for two equal infinities; NaN for a NaN argument,
+///   as `f64`'s `abs_sub` gives.
 /// - `Hypot` at the origin: partials 0 (the least-norm subgradient, as for `abs`).
 /// - `Atan2` at the origin: partials NaN (the function jumps there).
 /// - `Powf` (`aᵇ`): `∂/∂b = aᵇ ln a` for `a > 0`; 0 at `a = 0, b > 0` (the limit); NaN for
@@ -34,6 +38,9 @@ pub enum Binary {
     Max,
     /// The smaller argument.
     Min,
+    /// The positive difference `max(a − b, 0)` (C's `fdim`, `Float::abs_sub`); NaN if
+    /// either argument is.
+    AbsSub,
 }
 
 impl Binary {
@@ -98,6 +105,22 @@ impl Binary {
                     tie(a, b)
                 }
             }
+            Binary::AbsSub => {
+                let d = a - b;
+                if a > b {
+                    (d, one, -one)
+                } else if a < b || (a == b && Float::is_nan(d)) {
+                    // Below the tie, and two equal infinities: `fdim` gives +0.
+                    (zero, zero, zero)
+                } else if a == b {
+                    // `+ 0` makes `fdim(−0, +0)`'s value `+0`, as `f64`'s.
+                    let half = T::cst(0.5);
+                    (d * half + zero, half, -half)
+                } else {
+                    // A NaN argument.
+                    (d, d, d)
+                }
+            }
         }
     }
 }
@@ -106,9 +129,15 @@ impl Binary {
 /// derivatives may differ under nesting) with partials 1/2 each, so every nesting level
 /// sees the same convention. Written `b − (b − a)/2`: two equal huge values do not
 /// overflow (as `(a + b)/2` would), two equal subnormals are not rounded away (as
-/// `a/2 + b/2` would), and `max(−0, −0)` stays `−0`.
+/// `a/2 + b/2` would), and `max(−0, −0)` stays `−0`. Two equal infinities, whose
+/// difference is NaN, give the infinity itself.
 #[inline(always)]
 fn tie<T: Scalar>(a: T, b: T) -> (T, T, T) {
     let half = T::cst(0.5);
-    (b - (b - a) * half, half, half)
+    let gap = b - a;
+    if Float::is_nan(gap) {
+        (b, half, half)
+    } else {
+        (b - gap * half, half, half)
+    }
 }

@@ -147,7 +147,7 @@ pub(crate) fn classify(step: Step) -> Kind {
         },
         Step::Binary(b) => match b {
             // Piecewise linear: the partials are locally constant.
-            Binary::Max | Binary::Min | Binary::Rem => Kind::Linear,
+            Binary::Max | Binary::Min | Binary::AbsSub | Binary::Rem => Kind::Linear,
             Binary::Mul => Kind::Nonlinear {
                 aa: false,
                 ab: true,
