@@ -1,6 +1,7 @@
 //! Random programs for differential testing: a small language of straight-line code,
 //! in-place updates of a `Vec`, `if`s and data-dependent loops over every rule in
-//! `mixad::rules`, with an interpreter generic over `num_traits::Float`, a proptest
+//! `mixad::rules`, with an interpreter generic over the scalar (any `mixad::Scalar`; a
+//! bare `num_traits::Float` for programs that need nothing more, see [`Ext`]), a proptest
 //! generator, and a `Display` that prints a program as the Rust function it stands for
 //! (the printed function compiles and computes the same values, bit for bit).
 //!
@@ -12,14 +13,31 @@
 //! Domains are guarded by construction ([`Dom`]): `ln` sees `b + a²`, `asin` sees
 //! `k·sin(a)` with `k < 1`, `tan` sees `k·tanh(a)` with `k < π/2`, and so on (`exp` and
 //! `sinh` sometimes see their operand raw; overflowing cases are skipped). What remains
-//! are the legitimate kinks (`abs`, `max`/`min`, rounding, `%`, `atan2`'s cut, every
-//! comparison): the interpreter reports each decision in a [`Trace`], so a test can tell
-//! whether two points lie on the same smooth piece.
+//! are the legitimate kinks (`abs`, `max`/`min`, rounding, `%`, `atan2`'s cut) and every
+//! decision a recording guards: the interpreter reports each in a [`Trace`], so a test can
+//! tell whether two points lie on the same smooth piece and whether a replay must record
+//! again. The decisions are
+//! - an `if` on a comparison (`<`, `<=`, … of two slots or a slot and a constant), on
+//!   `is_sign_negative`, on an `approx` comparison of two slots (`abs_diff_eq`,
+//!   `relative_eq`, `ulps_eq`; [`Approx`]: tolerances on the values' scale, so both outcomes
+//!   are common), or on `Zero::is_zero` of a value that is exactly zero at some points
+//!   ([`Zeroish`]: `fract(v·2ᵏ)` on the grid the points often lie on, `max(v, 0)`, `v − k`);
+//! - a loop's test (`while v[s] < bound`);
+//! - the classic guarded division `if z.is_zero() { alt } else { y / z }` ([`Expr::ZeroOr`]);
+//! - whether a fallible block operation of `mixad::linalg` (`log_det_spd`, `cholesky`,
+//!   `cholesky_solve`, `log_abs_det`, `solve`, `inverse`) on a 2×2 matrix of slots
+//!   succeeds, its `Err` handled by a fallback formula ([`Expr::Try`], [`Block`]: matrices
+//!   that are indefinite or singular on a region of the points).
 //!
 //! Not generated: `f32`, multi-output functions (Jacobians, `vjp`), third-order nestings,
-//! conversions of a value to a plain number (`to_f64`, which re-records at every point by
-//! design), NaN or infinite inputs, and operands exactly at a rule's singularity (domains
-//! keep them away; the few that land there are skipped).
+//! conversions of a value to a plain number (`to_f64`, `Scalar::value_f64`, printing a
+//! `Var`: each re-records wherever the value differs, that is at every new point, by
+//! design), custom rules inside a program (the whole program stands as one in
+//! `checks::check_modes`, but no program calls one, so a custom rule that panics and is
+//! caught is not generated), block operations that cannot fail (`matvec`, `dot`, …),
+//! matrices larger than 2×2 (so never faer's kernels, which `f64` uses from 32×32), NaN or
+//! infinite inputs, and operands exactly at a rule's singularity (domains keep them away;
+//! the few that land there are skipped).
 
 // Each test crate uses only part of this module.
 #![allow(dead_code)]
@@ -29,12 +47,17 @@ pub mod checks;
 use std::cmp::Ordering;
 use std::fmt;
 
+use mixad::forward::Dual;
 use mixad::rules::{Binary, Unary};
 use num_traits::Float;
 use proptest::prelude::*;
+use proptest::strategy::{NewTree, ValueTree};
+use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+use std::sync::Arc;
 
 /// The constant `v` at type `T` (printed as `c::<T>(v)`, with
-/// `fn c<T: Float>(v: f64) -> T { T::cst(v) }`; the interpreter asks only for `Float`).
+/// `fn c<T: Scalar>(v: f64) -> T { T::cst(v) }`; the interpreter's arithmetic asks only for
+/// `Float`).
 pub fn c<T: Float>(v: f64) -> T {
     T::from(v).expect("every Float converts from f64")
 }
@@ -95,8 +118,6 @@ pub enum BinOp {
     Add,
     /// `a - b`.
     Sub,
-    /// `a.abs_sub(b)` = `max(a − b, 0)` (a composition in the facade).
-    AbsSub,
     /// A primitive of `mixad::rules::Binary`, each operand guarded.
     Rule(Binary, Dom, Dom),
 }
@@ -108,6 +129,21 @@ pub enum Expr {
     Un(UnOp, usize),
     /// `op(v[a], v[b])`.
     Bin(BinOp, usize, usize),
+    /// `{ let z = z; if z.is_zero() { alt(v[f]) } else { v[y] / z } }`: the classic
+    /// guard of a division.
+    ZeroOr {
+        /// The divisor, exactly zero at some points.
+        z: Zeroish,
+        /// The dividend's slot.
+        y: usize,
+        /// The value where `z` is zero: `alt(v[f])`.
+        alt: UnOp,
+        /// Its operand's slot.
+        f: usize,
+    },
+    /// `match block(..) { Ok(y) => y, Err(_) => alt(v[f]) }`: a fallible block operation
+    /// with a fallback formula.
+    Try(Block, UnOp, usize),
 }
 
 /// How an update combines the old slot with the expression.
@@ -143,9 +179,167 @@ pub enum Rhs {
     Slot(usize),
     /// A constant.
     Const(f64),
-    /// No comparison: the condition is the predicate `v[a].is_sign_negative()` (a
-    /// decision a recording guards by inspecting the value); the `Cmp` is unused.
+}
+
+/// A tolerance of an `approx` comparison.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Tol {
+    /// `c(k)`.
+    Const(f64),
+    /// `c(k) * v[j] * v[j]`: a tolerance that is itself a tracked value, so the joint
+    /// decision reads three tracked operands.
+    Square(usize, f64),
+}
+
+/// An `approx` comparison of `v[a]` with `v[b]`: one decision taken from all its operands
+/// (tolerances included), which a recording guards jointly.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Approx {
+    /// `AbsDiffEq::abs_diff_eq(&v[a], &v[b], eps)`, `eps` of the values' order (¼ to 2).
+    AbsDiff(Tol),
+    /// `RelativeEq::relative_eq(&v[a], &v[b], eps, c(max_relative))`, `eps` small enough
+    /// that the relative test often decides.
+    Relative(Tol, f64),
+    /// `UlpsEq::ulps_eq(&v[a], &(v[a] + v[b] * c(k) - v[b] * c(k)), c(eps), max_ulps)`:
+    /// `v[a]` against itself rounded through `v[b]·k`, which comes back exact (on the
+    /// 1/64 grid), a few ULPs off, or many (`k` large), so the outcome changes between
+    /// points. `eps` is 0 or `f64::EPSILON`, so the ULP count decides.
+    Ulps(f64, u32, f64),
+}
+
+impl Approx {
+    fn kind(self) -> Kind {
+        match self {
+            Approx::AbsDiff(_) => Kind::AbsDiffEq,
+            Approx::Relative(..) => Kind::RelativeEq,
+            Approx::Ulps(..) => Kind::UlpsEq,
+        }
+    }
+}
+
+/// A value that is exactly zero at some of the generated points (grid points, half-lines),
+/// for `is_zero` to decide on.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Zeroish {
+    /// `Float::fract(v[a] * c(m))`: zero where `v[a]·m` is an integer (an input on the
+    /// 1/64 grid often is), where its derivative is `m`, not zero: `is_zero` must look at
+    /// the value only.
+    Fract(usize, f64),
+    /// `Float::max(v[a], c(0))`: zero wherever `v[a] ≤ 0`.
+    Relu(usize),
+    /// `v[a] - c(k)`: zero where `v[a]` is the constant (a grid point), derivative 1.
+    Shift(usize, f64),
+}
+
+/// The condition of an `if`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Cond {
+    /// `v[a] cmp rhs`.
+    Cmp(usize, Cmp, Rhs),
+    /// `Float::is_sign_negative(v[a])` (a decision a recording guards by inspecting the
+    /// value).
+    SignNegative(usize),
+    /// An `approx` comparison of `v[a]` and `v[b]`.
+    Approx(Approx, usize, usize),
+    /// `Zero::is_zero(&z)`.
+    IsZero(Zeroish),
+}
+
+/// A fallible block operation of `mixad::linalg` on a 2×2 matrix, reduced to a scalar.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Fallible {
+    /// `log_det_spd(A)` (Cholesky: fails unless the symmetric part is positive definite).
+    LogDetSpd,
+    /// The sum of the entries of `cholesky(A)`.
+    Cholesky,
+    /// The sum of `cholesky_solve(A, b)`.
+    CholeskySolve,
+    /// `log_abs_det(A)` (LU: fails on an exactly zero pivot).
+    LogAbsDet,
+    /// The sum of `solve(A, b)`.
+    Solve,
+    /// The sum of the entries of `inverse(A)`.
+    Inverse,
+}
+
+impl Fallible {
+    /// Cholesky-based (fails on a region: not positive definite), as opposed to LU-based
+    /// (fails on an exactly singular matrix).
+    pub fn spd(self) -> bool {
+        matches!(
+            self,
+            Fallible::LogDetSpd | Fallible::Cholesky | Fallible::CholeskySolve
+        )
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Fallible::LogDetSpd => "log_det_spd",
+            Fallible::Cholesky => "cholesky",
+            Fallible::CholeskySolve => "cholesky_solve",
+            Fallible::LogAbsDet => "log_abs_det",
+            Fallible::Solve => "solve",
+            Fallible::Inverse => "inverse",
+        }
+    }
+
+    /// Takes the right-hand side `b`.
+    fn solves(self) -> bool {
+        matches!(self, Fallible::Solve | Fallible::CholeskySolve)
+    }
+
+    /// Returns a matrix or vector (summed), not a scalar.
+    fn summed(self) -> bool {
+        !matches!(self, Fallible::LogDetSpd | Fallible::LogAbsDet)
+    }
+}
+
+/// A block operation's operands: the matrix `A` (2×2, row by row) and the right-hand side
+/// `b = [v[rhs], 1]` of the solves.
+///
+/// Cholesky-based operations take `A = [[v[m₀] + k, v[m₁]], [v[m₂], v[m₃] + k]]` (the shift
+/// `k ≥ 0` makes positive definiteness likelier), which fails on a region. LU-based ones
+/// take `A = [[max(v[m₀], 0), v[m₁]], [max(v[m₂], 0), v[m₃]]]`, whose first column is
+/// exactly zero (singular) on a region too, not only on a null set.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Block {
+    /// The operation.
+    pub op: Fallible,
+    /// Slots of `A`'s entries, row by row.
+    pub m: [usize; 4],
+    /// Added to the diagonal of a Cholesky-based operation's matrix.
+    pub shift: f64,
+    /// Slot of `b`'s first entry.
+    pub rhs: usize,
+}
+
+/// A kind of decision other than an order comparison, for coverage statistics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    /// `if Float::is_sign_negative(..)`.
     SignNegative,
+    /// `if approx::AbsDiffEq::abs_diff_eq(..)`.
+    AbsDiffEq,
+    /// `if approx::RelativeEq::relative_eq(..)`.
+    RelativeEq,
+    /// `if approx::UlpsEq::ulps_eq(..)`.
+    UlpsEq,
+    /// `if Zero::is_zero(..) { .. } else { .. }` (statements).
+    IsZero,
+    /// `if z.is_zero() { alt } else { y / z }` (an expression).
+    ZeroOrDivide,
+    /// A block operation's `Ok` (true) or `Err` (false), handled by a fallback.
+    Block(Fallible),
+}
+
+/// One decision, as a recording guards it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decided {
+    /// The order of two values (an `if`'s comparison, a loop's test).
+    Order(Option<Ordering>),
+    /// The outcome of a predicate (`is_sign_negative`, `approx`, `is_zero`) or whether a
+    /// block operation succeeded.
+    Holds(Kind, bool),
 }
 
 /// A statement.
@@ -155,15 +349,11 @@ pub enum Stmt {
     Push(Expr),
     /// `v[i] op= e`.
     Update(usize, Assign, Expr),
-    /// `if v[a] cmp rhs { then } else { els }`.
+    /// `if cond { then } else { els }`.
     If {
-        /// Compared slot.
-        a: usize,
-        /// The comparison.
-        cmp: Cmp,
-        /// What it is compared with.
-        rhs: Rhs,
-        /// Taken when the comparison holds.
+        /// The condition.
+        cond: Cond,
+        /// Taken when the condition holds.
         then: Vec<Stmt>,
         /// Taken otherwise.
         els: Vec<Stmt>,
@@ -196,8 +386,8 @@ pub struct Program {
 /// What one evaluation decided, observed on the `f64` values at the bottom of `T`.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Trace {
-    /// Outcome of every comparison of tracked values (what a recording guards), in order.
-    pub flow: Vec<Option<Ordering>>,
+    /// Every decision taken from tracked values (what a recording guards), in order.
+    pub flow: Vec<Decided>,
     /// The piece every piecewise primitive was on (`abs`'s sign, `floor`'s value, …).
     pub pieces: Vec<i64>,
     /// Smallest distance of an operand to a singularity of its operation (`cbrt` at 0,
@@ -210,7 +400,14 @@ pub struct Trace {
     /// Largest magnitude of any value computed on the way. Where it dwarfs the output,
     /// derivatives are differences of large terms and carry their rounding errors.
     pub peak: f64,
-    /// Every operand of a rule (after its domain map), in order.
+    /// Largest magnitude of any value's derivative along the evaluation's direction, when
+    /// evaluated at `Dual<f64>` ([`Program::slope`]; else 0). Second derivatives are then
+    /// differences of products of such slopes, and carry their rounding errors.
+    pub slope: f64,
+    /// Every value computed on the way was finite (no overflow, no NaN).
+    pub finite: bool,
+    /// Every operand of a rule (after its domain map, and before it for `Dom::Wave`), in
+    /// order.
     pub args: Vec<f64>,
     /// Whether values are looked at (only at `f64`: at an AD type, `to_f64` would itself
     /// be a decision a recording guards).
@@ -234,6 +431,8 @@ impl Trace {
             margin: f64::INFINITY,
             undefined: false,
             peak: 0.0,
+            slope: 0.0,
+            finite: true,
             args: Vec::new(),
         }
     }
@@ -244,6 +443,23 @@ impl Trace {
             a.to_f64().unwrap_or(f64::NAN)
         } else {
             0.0
+        }
+    }
+
+    /// Notes a value computed on the way (its size, and its slope where `ext` sees one).
+    fn value<T: Float, E: Ext<T>>(&mut self, a: T, ext: E) {
+        let seen = self.see(a);
+        self.peak = self.peak.max(seen.abs());
+        self.finite &= seen.is_finite();
+        self.slope = self.slope.max(ext.slope(a));
+    }
+
+    /// An operand before its domain map: `k·sin(a)` oscillates in `a`, so a step that
+    /// moves `a` by much resolves nothing even where the mapped operand stays small.
+    fn raw_operand<T: Float>(&mut self, dom: Dom, a: T) {
+        if let Dom::Wave(_) = dom {
+            let seen = self.see(a);
+            self.args.push(seen);
         }
     }
 
@@ -283,25 +499,150 @@ impl Trace {
     }
 }
 
+/// What a program needs of its scalar beyond `Float`: `approx`'s comparisons and
+/// `mixad::linalg`'s block operations. [`Full`] provides them at every `mixad::Scalar`;
+/// [`Bare`], for a bare `Float` (what `mixad::nested::InnerFn` hands out), has neither and
+/// runs only programs that use neither ([`Program::float_only`]).
+pub trait Ext<T>: Copy {
+    /// `approx::AbsDiffEq::abs_diff_eq(&a, &b, eps)`.
+    fn abs_diff_eq(self, a: T, b: T, eps: T) -> bool;
+    /// `approx::RelativeEq::relative_eq(&a, &b, eps, max_relative)`.
+    fn relative_eq(self, a: T, b: T, eps: T, max_relative: T) -> bool;
+    /// `approx::UlpsEq::ulps_eq(&a, &b, eps, max_ulps)`.
+    fn ulps_eq(self, a: T, b: T, eps: T, max_ulps: u32) -> bool;
+    /// The block operation on the 2×2 matrix `m` (row by row) and right-hand side `b`,
+    /// reduced to a scalar, or `None` where it fails.
+    fn block(self, op: Fallible, m: [T; 4], b: [T; 2]) -> Option<T>;
+    /// The magnitude of `a`'s derivative, where this extension sees one (else 0).
+    fn slope(self, _a: T) -> f64 {
+        0.0
+    }
+}
+
+/// [`Ext`] at every `mixad::Scalar`: the real `approx` traits and `mixad::linalg`.
+#[derive(Clone, Copy)]
+pub struct Full;
+
+impl<T: mixad::Scalar> Ext<T> for Full {
+    fn abs_diff_eq(self, a: T, b: T, eps: T) -> bool {
+        approx::AbsDiffEq::abs_diff_eq(&a, &b, eps)
+    }
+    fn relative_eq(self, a: T, b: T, eps: T, max_relative: T) -> bool {
+        approx::RelativeEq::relative_eq(&a, &b, eps, max_relative)
+    }
+    fn ulps_eq(self, a: T, b: T, eps: T, max_ulps: u32) -> bool {
+        approx::UlpsEq::ulps_eq(&a, &b, eps, max_ulps)
+    }
+    fn block(self, op: Fallible, m: [T; 4], b: [T; 2]) -> Option<T> {
+        use mixad::linalg;
+        use nalgebra::{DMatrix, DVector};
+        let m = DMatrix::from_row_slice(2, 2, &m);
+        let b = DVector::from_row_slice(&b);
+        // The printed program sums the same way (column by column).
+        match op {
+            Fallible::LogDetSpd => linalg::log_det_spd(&m).ok(),
+            Fallible::LogAbsDet => linalg::log_abs_det(&m).ok(),
+            Fallible::Cholesky => linalg::cholesky(&m)
+                .ok()
+                .map(|y| y.iter().fold(T::zero(), |s, &e| s + e)),
+            Fallible::Inverse => linalg::inverse(&m)
+                .ok()
+                .map(|y| y.iter().fold(T::zero(), |s, &e| s + e)),
+            Fallible::Solve => linalg::solve(&m, &b)
+                .ok()
+                .map(|y| y.iter().fold(T::zero(), |s, &e| s + e)),
+            Fallible::CholeskySolve => linalg::cholesky_solve(&m, &b)
+                .ok()
+                .map(|y| y.iter().fold(T::zero(), |s, &e| s + e)),
+        }
+    }
+}
+
+/// [`Ext`] at `Dual<f64>` that also reads tangents ([`Program::slope`]).
+#[derive(Clone, Copy)]
+pub struct Slopes;
+
+impl Ext<Dual<f64>> for Slopes {
+    fn abs_diff_eq(self, a: Dual<f64>, b: Dual<f64>, eps: Dual<f64>) -> bool {
+        Full.abs_diff_eq(a, b, eps)
+    }
+    fn relative_eq(self, a: Dual<f64>, b: Dual<f64>, eps: Dual<f64>, r: Dual<f64>) -> bool {
+        Full.relative_eq(a, b, eps, r)
+    }
+    fn ulps_eq(self, a: Dual<f64>, b: Dual<f64>, eps: Dual<f64>, n: u32) -> bool {
+        Full.ulps_eq(a, b, eps, n)
+    }
+    fn block(self, op: Fallible, m: [Dual<f64>; 4], b: [Dual<f64>; 2]) -> Option<Dual<f64>> {
+        Full.block(op, m, b)
+    }
+    fn slope(self, a: Dual<f64>) -> f64 {
+        a.tangent.abs()
+    }
+}
+
+/// [`Ext`] at a bare `Float`: none of it (see [`Program::float_only`]).
+#[derive(Clone, Copy)]
+pub struct Bare;
+
+impl<T: Float> Ext<T> for Bare {
+    fn abs_diff_eq(self, _: T, _: T, _: T) -> bool {
+        unreachable!("approx comparisons need a mixad::Scalar: see Program::float_only")
+    }
+    fn relative_eq(self, _: T, _: T, _: T, _: T) -> bool {
+        unreachable!("approx comparisons need a mixad::Scalar: see Program::float_only")
+    }
+    fn ulps_eq(self, _: T, _: T, _: T, _: u32) -> bool {
+        unreachable!("approx comparisons need a mixad::Scalar: see Program::float_only")
+    }
+    fn block(self, _: Fallible, _: [T; 4], _: [T; 2]) -> Option<T> {
+        unreachable!("block operations need a mixad::Scalar: see Program::float_only")
+    }
+}
+
 impl Program {
     /// The program's value at `x`, at any scalar type.
-    pub fn run<T: Float>(&self, x: &[T]) -> T {
-        self.run_traced(x, &mut Trace::off())
+    pub fn run<T: mixad::Scalar>(&self, x: &[T]) -> T {
+        self.run_traced(x, &mut Trace::off(), Full)
+    }
+
+    /// The program's value at a bare `Float`: only for programs without `approx`
+    /// comparisons or block operations ([`Program::float_only`]); panics on one.
+    pub fn run_bare<T: Float>(&self, x: &[T]) -> T {
+        self.run_traced(x, &mut Trace::off(), Bare)
     }
 
     /// The value and what was decided on the way.
     pub fn trace(&self, x: &[f64]) -> (f64, Trace) {
         let mut trace = Trace::on();
-        let y = self.run_traced(x, &mut trace);
+        let y = self.run_traced(x, &mut trace, Full);
         (y, trace)
     }
 
+    /// The largest magnitude of any intermediate value's partial derivative with respect to
+    /// any input (the output's included), by forward mode at `Dual<f64>`, one input at a
+    /// time. Where it is large, second derivatives are differences of large products and
+    /// modes agree only to their rounding errors, whatever the values.
+    pub fn slope(&self, x: &[f64]) -> f64 {
+        (0..x.len())
+            .map(|i| {
+                let seeded: Vec<Dual<f64>> = x
+                    .iter()
+                    .enumerate()
+                    .map(|(j, &a)| Dual::new(a, if i == j { 1.0 } else { 0.0 }))
+                    .collect();
+                let mut trace = Trace::off();
+                let y = self.run_traced(&seeded, &mut trace, Slopes);
+                trace.slope.max(y.tangent.abs())
+            })
+            .fold(0.0, f64::max)
+    }
+
     /// [`Program::run`], recording decisions in `trace`.
-    fn run_traced<T: Float>(&self, x: &[T], trace: &mut Trace) -> T {
+    fn run_traced<T: Float, E: Ext<T>>(&self, x: &[T], trace: &mut Trace, ext: E) -> T {
         assert_eq!(x.len(), self.n, "program of {} inputs", self.n);
         let mut v: Vec<T> = x.to_vec();
         for s in &self.body {
-            exec(s, &mut v, trace);
+            exec(s, &mut v, trace, ext);
         }
         v.iter().fold(T::zero(), |acc, &a| acc + a)
     }
@@ -321,15 +662,15 @@ impl Program {
     }
 }
 
-fn exec<T: Float>(s: &Stmt, v: &mut Vec<T>, tr: &mut Trace) {
+fn exec<T: Float, E: Ext<T>>(s: &Stmt, v: &mut Vec<T>, tr: &mut Trace, ext: E) {
     let len = v.len();
     match s {
         Stmt::Push(e) => {
-            let y = eval(e, v, tr);
+            let y = eval(e, v, tr, ext);
             v.push(y);
         }
         Stmt::Update(i, op, e) => {
-            let y = eval(e, v, tr);
+            let y = eval(e, v, tr, ext);
             let i = i % len;
             match op {
                 Assign::Set => v[i] = y,
@@ -338,47 +679,12 @@ fn exec<T: Float>(s: &Stmt, v: &mut Vec<T>, tr: &mut Trace) {
                 Assign::Sub => v[i] = v[i] - y,
                 Assign::Mul => v[i] = v[i] * y,
             }
-            let seen = tr.see(v[i]);
-            tr.peak = tr.peak.max(seen.abs());
+            tr.value(v[i], ext);
         }
-        Stmt::If {
-            a,
-            cmp,
-            rhs,
-            then,
-            els,
-        } => {
-            let a = v[a % len];
-            let b = match rhs {
-                Rhs::Slot(j) => v[j % len],
-                Rhs::Const(k) => c(*k),
-                Rhs::SignNegative => {
-                    let negative = Float::is_sign_negative(a);
-                    let seen = tr.see(a);
-                    // The sign of a zero is not a value every type agrees on: f64's
-                    // `max(-0.0, 0.0)` may give either, mixad's tie rule gives `+0`.
-                    tr.undefined |= seen == 0.0;
-                    tr.flow.push(Some(if seen.is_sign_negative() {
-                        Ordering::Less
-                    } else {
-                        Ordering::Greater
-                    }));
-                    for s in if negative { then } else { els } {
-                        exec(s, v, tr);
-                    }
-                    return;
-                }
-            };
-            let (x, y) = (tr.see(a), tr.see(b));
-            tr.flow.push(x.partial_cmp(&y));
-            let holds = match cmp {
-                Cmp::Lt => a < b,
-                Cmp::Le => a <= b,
-                Cmp::Gt => a > b,
-                Cmp::Ge => a >= b,
-            };
+        Stmt::If { cond, then, els } => {
+            let holds = test(cond, v, tr, ext);
             for s in if holds { then } else { els } {
-                exec(s, v, tr);
+                exec(s, v, tr, ext);
             }
         }
         Stmt::Loop {
@@ -392,11 +698,11 @@ fn exec<T: Float>(s: &Stmt, v: &mut Vec<T>, tr: &mut Trace) {
             let mut k = 0;
             while k < *max && {
                 let seen = tr.see(v[s]);
-                tr.flow.push(seen.partial_cmp(bound));
+                tr.flow.push(Decided::Order(seen.partial_cmp(bound)));
                 v[s] < c(*bound)
             } {
                 for st in body {
-                    exec(st, v, tr);
+                    exec(st, v, tr, ext);
                 }
                 v[s] = v[s] + c(*step);
                 k += 1;
@@ -405,14 +711,140 @@ fn exec<T: Float>(s: &Stmt, v: &mut Vec<T>, tr: &mut Trace) {
     }
 }
 
-fn eval<T: Float>(e: &Expr, v: &[T], tr: &mut Trace) -> T {
+/// Whether an `if`'s condition holds.
+fn test<T: Float, E: Ext<T>>(cond: &Cond, v: &[T], tr: &mut Trace, ext: E) -> bool {
+    let len = v.len();
+    match *cond {
+        Cond::Cmp(a, cmp, rhs) => {
+            let a = v[a % len];
+            let b = match rhs {
+                Rhs::Slot(j) => v[j % len],
+                Rhs::Const(k) => c(k),
+            };
+            let (x, y) = (tr.see(a), tr.see(b));
+            tr.flow.push(Decided::Order(x.partial_cmp(&y)));
+            match cmp {
+                Cmp::Lt => a < b,
+                Cmp::Le => a <= b,
+                Cmp::Gt => a > b,
+                Cmp::Ge => a >= b,
+            }
+        }
+        Cond::SignNegative(a) => {
+            let a = v[a % len];
+            let negative = Float::is_sign_negative(a);
+            let seen = tr.see(a);
+            // The sign of a zero is not a value every type agrees on: f64's
+            // `max(-0.0, 0.0)` may give either, mixad's tie rule gives `+0`.
+            tr.undefined |= seen == 0.0;
+            tr.flow
+                .push(Decided::Holds(Kind::SignNegative, seen.is_sign_negative()));
+            negative
+        }
+        Cond::Approx(t, a, b) => {
+            let (a, b) = (v[a % len], v[b % len]);
+            let holds = match t {
+                Approx::AbsDiff(eps) => ext.abs_diff_eq(a, b, eps.eval(v)),
+                Approx::Relative(eps, r) => ext.relative_eq(a, b, eps.eval(v), c(r)),
+                Approx::Ulps(eps, n, k) => ext.ulps_eq(a, a + b * c(k) - b * c(k), c(eps), n),
+            };
+            tr.flow.push(Decided::Holds(t.kind(), holds));
+            holds
+        }
+        Cond::IsZero(z) => {
+            let z = z.eval(v, tr, ext);
+            let zero = num_traits::Zero::is_zero(&z);
+            tr.flow.push(Decided::Holds(Kind::IsZero, zero));
+            zero
+        }
+    }
+}
+
+impl Tol {
+    fn eval<T: Float>(self, v: &[T]) -> T {
+        match self {
+            Tol::Const(k) => c(k),
+            Tol::Square(j, k) => c::<T>(k) * v[j % v.len()] * v[j % v.len()],
+        }
+    }
+}
+
+impl Zeroish {
+    fn eval<T: Float, E: Ext<T>>(self, v: &[T], tr: &mut Trace, ext: E) -> T {
+        let len = v.len();
+        let z = match self {
+            Zeroish::Fract(a, m) => {
+                unary(UnOp::Rule(Unary::Fract, Dom::Any), v[a % len] * c(m), tr)
+            }
+            Zeroish::Relu(a) => relu(v[a % len], tr),
+            Zeroish::Shift(a, k) => v[a % len] - c(k),
+        };
+        tr.value(z, ext);
+        z
+    }
+}
+
+/// `Float::max(a, c(0))`, traced as the rule it is.
+fn relu<T: Float>(a: T, tr: &mut Trace) -> T {
+    binary(BinOp::Rule(Binary::Max, Dom::Any, Dom::Any), a, c(0.0), tr)
+}
+
+fn eval<T: Float, E: Ext<T>>(e: &Expr, v: &[T], tr: &mut Trace, ext: E) -> T {
     let len = v.len();
     let y = match *e {
         Expr::Un(op, a) => unary(op, v[a % len], tr),
         Expr::Bin(op, a, b) => binary(op, v[a % len], v[b % len], tr),
+        Expr::ZeroOr { z, y, alt, f } => {
+            let z = z.eval(v, tr, ext);
+            let zero = num_traits::Zero::is_zero(&z);
+            tr.flow.push(Decided::Holds(Kind::ZeroOrDivide, zero));
+            if zero {
+                unary(alt, v[f % len], tr)
+            } else {
+                binary(
+                    BinOp::Rule(Binary::Div, Dom::Any, Dom::Any),
+                    v[y % len],
+                    z,
+                    tr,
+                )
+            }
+        }
+        Expr::Try(b, alt, f) => match block(&b, v, tr, ext) {
+            Some(y) => y,
+            None => unary(alt, v[f % len], tr),
+        },
     };
-    let seen = tr.see(y);
-    tr.peak = tr.peak.max(seen.abs());
+    tr.value(y, ext);
+    y
+}
+
+/// A block operation on its operands (see [`Block`]), `None` where it fails.
+fn block<T: Float, E: Ext<T>>(b: &Block, v: &[T], tr: &mut Trace, ext: E) -> Option<T> {
+    let len = v.len();
+    let e = |i: usize| v[b.m[i] % len];
+    let m = if b.op.spd() {
+        let k = c::<T>(b.shift);
+        [e(0) + k, e(1), e(2), e(3) + k]
+    } else {
+        [relu(e(0), tr), e(1), relu(e(2), tr), e(3)]
+    };
+    let y = ext.block(b.op, m, [v[b.rhs % len], c(1.0)]);
+    tr.flow.push(Decided::Holds(Kind::Block(b.op), y.is_some()));
+    if y.is_some() {
+        // Relative distance to the singular matrices, 1/κ (derivatives through A⁻¹ carry
+        // rounding errors of κ²ε relative to their size): the extreme eigenvalues' ratio
+        // of the symmetric part, or |det| / ‖A‖²_F = σ_min σ_max / ‖A‖²_F ≤ σ_min / σ_max.
+        let [p, q, r, s] = m.map(|a| tr.see(a));
+        let distance = if b.op.spd() {
+            let (mid, half) = (0.5 * (p + s), (0.5 * (p - s)).hypot(0.5 * (q + r)));
+            (mid - half) / (mid + half)
+        } else {
+            (p * s - q * r) / (p * p + q * q + r * r + s * s)
+        };
+        if tr.on {
+            tr.near(distance);
+        }
+    }
     y
 }
 
@@ -422,6 +854,7 @@ fn unary<T: Float>(op: UnOp, a: T, tr: &mut Trace) -> T {
         UnOp::Affine(m, s) => return a * c(m) + c(s),
         UnOp::Rule(u, dom) => (u, dom),
     };
+    tr.raw_operand(dom, a);
     let a = dom.apply(a);
     let x = tr.see(a);
     tr.args.push(x);
@@ -487,13 +920,10 @@ fn binary<T: Float>(op: BinOp, a: T, b: T, tr: &mut Trace) -> T {
     let (r, da, db) = match op {
         BinOp::Add => return a + b,
         BinOp::Sub => return a - b,
-        BinOp::AbsSub => {
-            let (x, y) = (tr.see(a), tr.see(b));
-            tr.sign(x - y);
-            return Float::abs_sub(a, b);
-        }
         BinOp::Rule(r, da, db) => (r, da, db),
     };
+    tr.raw_operand(da, a);
+    tr.raw_operand(db, b);
     let (a, b) = (da.apply(a), db.apply(b));
     let (x, y) = (tr.see(a), tr.see(b));
     tr.args.extend([x, y]);
@@ -501,7 +931,9 @@ fn binary<T: Float>(op: BinOp, a: T, b: T, tr: &mut Trace) -> T {
         Binary::Div => tr.near(y),
         Binary::Rem => {
             tr.near(y);
-            tr.piece((x / y).trunc());
+            // The quotient `fmod` takes, exactly: `trunc(x / y)` rounds, and where `x` is
+            // a multiple of `y` up to rounding it says `n` where `fmod` took `n − 1`.
+            tr.piece(((x - x % y) / y).round());
         }
         Binary::Powf => tr.near(x),
         Binary::Atan2 => {
@@ -515,7 +947,7 @@ fn binary<T: Float>(op: BinOp, a: T, b: T, tr: &mut Trace) -> T {
         }
         // At the origin hypot's partials are 0 by convention, not undefined.
         Binary::Hypot => tr.margin = tr.margin.min(x.hypot(y)),
-        Binary::Max | Binary::Min => tr.sign(x - y),
+        Binary::Max | Binary::Min | Binary::AbsSub => tr.sign(x - y),
         Binary::Mul => {}
     }
     match r {
@@ -527,6 +959,7 @@ fn binary<T: Float>(op: BinOp, a: T, b: T, tr: &mut Trace) -> T {
         Binary::Hypot => Float::hypot(a, b),
         Binary::Max => Float::max(a, b),
         Binary::Min => Float::min(a, b),
+        Binary::AbsSub => Float::abs_sub(a, b),
     }
 }
 
@@ -568,7 +1001,7 @@ pub fn all_rules() -> (Vec<String>, Vec<String>) {
         Powi(0),
     ];
     use Binary::*;
-    let binary = [Mul, Div, Rem, Powf, Atan2, Hypot, Max, Min];
+    let binary = [Mul, Div, Rem, Powf, Atan2, Hypot, Max, Min, AbsSub];
     (
         unary.iter().map(|&u| rule_name(u)).collect(),
         binary.iter().map(|b| format!("{b:?}")).collect(),
@@ -585,15 +1018,34 @@ fn rule_name(u: Unary) -> String {
 impl Program {
     /// The names of the rules this program uses (as in [`all_rules`]).
     pub fn rules(&self) -> Vec<String> {
-        fn walk(b: &[Stmt], out: &mut Vec<String>) {
+        let mut out = Vec::new();
+        self.walk(&mut |e| match e {
+            Expr::Un(UnOp::Rule(u, _), _) => out.push(rule_name(*u)),
+            Expr::Bin(BinOp::Rule(r, _, _), _, _) => out.push(format!("{r:?}")),
+            _ => {}
+        });
+        out
+    }
+
+    /// The kinds of decision this program can take besides order comparisons (each
+    /// `approx` comparison, `is_zero` and block operation drawn, once per site).
+    pub fn kinds(&self) -> Vec<Kind> {
+        let mut out = Vec::new();
+        fn walk(b: &[Stmt], out: &mut Vec<Kind>) {
             for s in b {
                 match s {
                     Stmt::Push(e) | Stmt::Update(_, _, e) => match e {
-                        Expr::Un(UnOp::Rule(u, _), _) => out.push(rule_name(*u)),
-                        Expr::Bin(BinOp::Rule(r, _, _), _, _) => out.push(format!("{r:?}")),
+                        Expr::ZeroOr { .. } => out.push(Kind::ZeroOrDivide),
+                        Expr::Try(b, ..) => out.push(Kind::Block(b.op)),
                         _ => {}
                     },
-                    Stmt::If { then, els, .. } => {
+                    Stmt::If { cond, then, els } => {
+                        match cond {
+                            Cond::SignNegative(_) => out.push(Kind::SignNegative),
+                            Cond::Approx(t, ..) => out.push(t.kind()),
+                            Cond::IsZero(_) => out.push(Kind::IsZero),
+                            Cond::Cmp(..) => {}
+                        }
                         walk(then, out);
                         walk(els, out);
                     }
@@ -601,9 +1053,44 @@ impl Program {
                 }
             }
         }
-        let mut out = Vec::new();
         walk(&self.body, &mut out);
         out
+    }
+
+    /// True when the program needs nothing beyond `Float` (no `approx` comparison, no
+    /// block operation), so it runs at a bare `Float` too ([`Program::run_bare`]).
+    pub fn float_only(&self) -> bool {
+        self.kinds().iter().all(|k| {
+            !matches!(
+                k,
+                Kind::AbsDiffEq | Kind::RelativeEq | Kind::UlpsEq | Kind::Block(_)
+            )
+        })
+    }
+
+    /// Calls `f` on every expression, fallback formulas included.
+    fn walk(&self, f: &mut impl FnMut(&Expr)) {
+        fn walk(b: &[Stmt], f: &mut impl FnMut(&Expr)) {
+            for s in b {
+                match s {
+                    Stmt::Push(e) | Stmt::Update(_, _, e) => {
+                        f(e);
+                        match *e {
+                            Expr::ZeroOr { alt, f: a, .. } | Expr::Try(_, alt, a) => {
+                                f(&Expr::Un(alt, a))
+                            }
+                            _ => {}
+                        }
+                    }
+                    Stmt::If { then, els, .. } => {
+                        walk(then, f);
+                        walk(els, f);
+                    }
+                    Stmt::Loop { body, .. } => walk(body, f),
+                }
+            }
+        }
+        walk(&self.body, f)
     }
 }
 
@@ -658,6 +1145,7 @@ fn binary_name(b: Binary) -> &'static str {
         Binary::Hypot => "hypot",
         Binary::Max => "max",
         Binary::Min => "min",
+        Binary::AbsSub => "abs_sub",
     }
 }
 
@@ -675,7 +1163,6 @@ fn show_expr(e: &Expr, len: usize) -> String {
         }
         Expr::Bin(BinOp::Add, a, b) => format!("{} + {}", slot(a), slot(b)),
         Expr::Bin(BinOp::Sub, a, b) => format!("{} - {}", slot(a), slot(b)),
-        Expr::Bin(BinOp::AbsSub, a, b) => format!("Float::abs_sub({}, {})", slot(a), slot(b)),
         Expr::Bin(BinOp::Rule(r, da, db), a, b) => {
             let (x, y) = (da.show(&slot(a)), db.show(&slot(b)));
             let paren = |s: String, d: Dom| {
@@ -692,6 +1179,100 @@ fn show_expr(e: &Expr, len: usize) -> String {
                 _ => format!("Float::{}({x}, {y})", binary_name(r)),
             }
         }
+        Expr::ZeroOr { z, y, alt, f } => format!(
+            "{{ let z = {}; if num_traits::Zero::is_zero(&z) {{ {} }} else {{ {} / z }} }}",
+            show_zeroish(z, len),
+            show_expr(&Expr::Un(alt, f), len),
+            slot(y)
+        ),
+        Expr::Try(b, alt, f) => {
+            let op = b.op;
+            let m = if op.spd() {
+                let k = format!("c::<T>({:?})", b.shift);
+                let [p, q, r, s] = b.m.map(slot);
+                format!("[{p} + {k}, {q}, {r}, {s} + {k}]")
+            } else {
+                let relu = |i: usize| format!("Float::max({}, c::<T>(0.0))", slot(i));
+                let [p, q, r, s] = b.m;
+                format!("[{}, {}, {}, {}]", relu(p), slot(q), relu(r), slot(s))
+            };
+            let rhs = if op.solves() {
+                format!(
+                    ", &nalgebra::DVector::from_row_slice(&[{}, c::<T>(1.0)])",
+                    slot(b.rhs)
+                )
+            } else {
+                String::new()
+            };
+            let ok = if op.summed() {
+                "y.iter().fold(T::zero(), |s, &e| s + e)"
+            } else {
+                "y"
+            };
+            format!(
+                "{{ let m = nalgebra::DMatrix::from_row_slice(2, 2, &{m}); \
+                 match mixad::linalg::{}(&m{rhs}) {{ Ok(y) => {ok}, Err(_) => {} }} }}",
+                op.name(),
+                show_expr(&Expr::Un(alt, f), len)
+            )
+        }
+    }
+}
+
+fn show_zeroish(z: Zeroish, len: usize) -> String {
+    match z {
+        Zeroish::Fract(a, m) => format!("Float::fract(v[{}] * c::<T>({m:?}))", a % len),
+        Zeroish::Relu(a) => format!("Float::max(v[{}], c::<T>(0.0))", a % len),
+        Zeroish::Shift(a, k) => format!("v[{}] - c::<T>({k:?})", a % len),
+    }
+}
+
+fn show_tol(t: Tol, len: usize) -> String {
+    match t {
+        Tol::Const(k) => format!("c::<T>({k:?})"),
+        Tol::Square(j, k) => format!("c::<T>({k:?}) * v[{j}] * v[{j}]", j = j % len),
+    }
+}
+
+fn show_cond(cond: &Cond, len: usize) -> String {
+    let slot = |i: usize| format!("v[{}]", i % len);
+    match *cond {
+        Cond::Cmp(a, cmp, rhs) => {
+            let cmp = match cmp {
+                Cmp::Lt => "<",
+                Cmp::Le => "<=",
+                Cmp::Gt => ">",
+                Cmp::Ge => ">=",
+            };
+            let rhs = match rhs {
+                Rhs::Slot(j) => slot(j),
+                Rhs::Const(k) => format!("c::<T>({k:?})"),
+            };
+            format!("{} {cmp} {rhs}", slot(a))
+        }
+        Cond::SignNegative(a) => format!("Float::is_sign_negative({})", slot(a)),
+        Cond::Approx(Approx::AbsDiff(eps), a, b) => format!(
+            "approx::AbsDiffEq::abs_diff_eq(&{}, &{}, {})",
+            slot(a),
+            slot(b),
+            show_tol(eps, len)
+        ),
+        Cond::Approx(Approx::Relative(eps, r), a, b) => format!(
+            "approx::RelativeEq::relative_eq(&{}, &{}, {}, c::<T>({r:?}))",
+            slot(a),
+            slot(b),
+            show_tol(eps, len)
+        ),
+        Cond::Approx(Approx::Ulps(eps, n, k), a, b) => format!(
+            "approx::UlpsEq::ulps_eq(&{a}, &({a} + {b} * c::<T>({k:?}) - {b} * c::<T>({k:?})), \
+             c::<T>({eps:?}), {n})",
+            a = slot(a),
+            b = slot(b)
+        ),
+        Cond::IsZero(z @ Zeroish::Shift(..)) => {
+            format!("num_traits::Zero::is_zero(&({}))", show_zeroish(z, len))
+        }
+        Cond::IsZero(z) => format!("num_traits::Zero::is_zero(&{})", show_zeroish(z, len)),
     }
 }
 
@@ -724,25 +1305,8 @@ fn show_block(
                     writeln!(f, "{pad}v[{i}] {op} e;")?;
                 }
             }
-            Stmt::If {
-                a,
-                cmp,
-                rhs,
-                then,
-                els,
-            } => {
-                let cmp = match cmp {
-                    Cmp::Lt => "<",
-                    Cmp::Le => "<=",
-                    Cmp::Gt => ">",
-                    Cmp::Ge => ">=",
-                };
-                let a = a % *len;
-                match rhs {
-                    Rhs::Slot(j) => writeln!(f, "{pad}if v[{a}] {cmp} v[{}] {{", j % *len)?,
-                    Rhs::Const(k) => writeln!(f, "{pad}if v[{a}] {cmp} c::<T>({k:?}) {{")?,
-                    Rhs::SignNegative => writeln!(f, "{pad}if Float::is_sign_negative(v[{a}]) {{")?,
-                }
+            Stmt::If { cond, then, els } => {
+                writeln!(f, "{pad}if {} {{", show_cond(cond, *len))?;
                 show_block(f, then, len, depth + 1)?;
                 writeln!(f, "{pad}}} else {{")?;
                 show_block(f, els, len, depth + 1)?;
@@ -768,7 +1332,8 @@ fn show_block(
     Ok(())
 }
 
-/// The program as a Rust function (with `fn c<T: Float>(v: f64) -> T { T::cst(v) }`).
+/// The program as a Rust function (with `fn c<T: Scalar>(v: f64) -> T { T::cst(v) }`, and
+/// `approx`, `nalgebra`, `num_traits` and `num_traits::Float` in scope).
 impl fmt::Display for Program {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "fn program<T: Scalar>(x: &[T]) -> T {{")?;
@@ -795,6 +1360,165 @@ impl fmt::Debug for Program {
 // Generation
 // ---------------------------------------------------------------------------------------
 
+/// `prop_oneof!` at the cost of one arm. proptest's unions give every arm before the picked
+/// one a lazily built tree that holds a clone of the runner (its config and a fresh RNG):
+/// with a union at every operation, rule and condition, that was most of the time the
+/// suite spent generating programs. `OneOf` builds only the picked arm's tree and draws a
+/// seed with it; shrinking moves to earlier arms as a union does (see
+/// [`OneOfTree::simplify`]), building each from that seed when it gets there.
+pub struct OneOf<T>(Arc<[(u32, BoxedStrategy<T>)]>);
+
+/// `one_of![w₁ => s₁, w₂ => s₂, …]` or `one_of![s₁, s₂, …]`: a [`OneOf`].
+macro_rules! one_of {
+    ($($w:expr => $s:expr),+ $(,)?) => {
+        OneOf::new(vec![$(($w, $s.boxed())),+])
+    };
+    ($($s:expr),+ $(,)?) => {
+        OneOf::new(vec![$((1, $s.boxed())),+])
+    };
+}
+
+impl<T: fmt::Debug> OneOf<T> {
+    fn new(arms: Vec<(u32, BoxedStrategy<T>)>) -> Self {
+        assert!(
+            arms.iter().any(|&(w, _)| w > 0),
+            "one_of! needs a positive weight"
+        );
+        OneOf(arms.into())
+    }
+}
+
+impl<T> Clone for OneOf<T> {
+    fn clone(&self) -> Self {
+        OneOf(Arc::clone(&self.0))
+    }
+}
+
+impl<T> fmt::Debug for OneOf<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "OneOf({} arms)", self.0.len())
+    }
+}
+
+impl<T: fmt::Debug> Strategy for OneOf<T> {
+    type Tree = OneOfTree<T>;
+    type Value = T;
+
+    fn new_tree(&self, runner: &mut TestRunner) -> NewTree<Self> {
+        let total: u64 = self.0.iter().map(|&(w, _)| u64::from(w)).sum();
+        let mut r = runner.rng().next_u64() % total;
+        let pick = self
+            .0
+            .iter()
+            .position(|&(w, _)| {
+                let here = r < u64::from(w);
+                r = r.wrapping_sub(u64::from(w));
+                here
+            })
+            .expect("r < total");
+        let seed = runner.rng().next_u64();
+        let tree = self.0[pick].1.new_tree(runner)?;
+        let mut trees: Vec<Arm<T>> = (0..self.0.len()).map(|_| Arm::Unbuilt).collect();
+        trees[pick] = Arm::Built(tree);
+        Ok(OneOfTree {
+            arms: Arc::clone(&self.0),
+            trees,
+            seed,
+            pick,
+            min_pick: 0,
+            prev_pick: None,
+        })
+    }
+}
+
+/// One arm's tree in a [`OneOfTree`].
+enum Arm<T> {
+    /// Not needed yet.
+    Unbuilt,
+    /// Its strategy rejected every value.
+    Failed,
+    /// Built.
+    Built(Box<dyn ValueTree<Value = T>>),
+}
+
+/// The value tree of a [`OneOf`]: proptest's union tree, arms built on demand.
+pub struct OneOfTree<T> {
+    arms: Arc<[(u32, BoxedStrategy<T>)]>,
+    trees: Vec<Arm<T>>,
+    seed: u64,
+    pick: usize,
+    min_pick: usize,
+    prev_pick: Option<usize>,
+}
+
+impl<T: fmt::Debug> OneOfTree<T> {
+    fn tree(&mut self, i: usize) -> &mut Box<dyn ValueTree<Value = T>> {
+        match &mut self.trees[i] {
+            Arm::Built(tree) => tree,
+            _ => unreachable!("arm {i} is picked, so built"),
+        }
+    }
+
+    /// Builds arm `i` if it is not yet; true when it is built.
+    fn build(&mut self, i: usize) -> bool {
+        if let Arm::Unbuilt = self.trees[i] {
+            let mut seed = [0u8; 16];
+            seed[..8].copy_from_slice(&self.seed.to_le_bytes());
+            seed[8..].copy_from_slice(&(i as u64).to_le_bytes());
+            let rng = TestRng::from_seed(RngAlgorithm::XorShift, &seed);
+            let mut runner = TestRunner::new_with_rng(Config::default(), rng);
+            self.trees[i] = match self.arms[i].1.new_tree(&mut runner) {
+                Ok(tree) => Arm::Built(tree),
+                Err(_) => Arm::Failed,
+            };
+        }
+        matches!(self.trees[i], Arm::Built(_))
+    }
+}
+
+impl<T: fmt::Debug> ValueTree for OneOfTree<T> {
+    type Value = T;
+
+    fn current(&self) -> T {
+        match &self.trees[self.pick] {
+            Arm::Built(tree) => tree.current(),
+            _ => unreachable!("the picked arm is built"),
+        }
+    }
+
+    /// Simplifies the picked arm; when it cannot, moves to the nearest earlier arm that
+    /// builds (arms are listed simplest first), as proptest's union does.
+    fn simplify(&mut self) -> bool {
+        if self.tree(self.pick).simplify() {
+            self.prev_pick = None;
+            return true;
+        }
+        if self.pick == self.min_pick {
+            return false;
+        }
+        self.prev_pick = Some(self.pick);
+        let mut next = self.pick;
+        while next > self.min_pick {
+            next -= 1;
+            if self.build(next) {
+                self.pick = next;
+                return true;
+            }
+        }
+        false
+    }
+
+    fn complicate(&mut self) -> bool {
+        if let Some(pick) = self.prev_pick.take() {
+            self.pick = pick;
+            self.min_pick = pick;
+            true
+        } else {
+            self.tree(self.pick).complicate()
+        }
+    }
+}
+
 /// A constant `k/4` for `k` in `lo..=hi` (shrinks toward `lo/4`, prints short).
 fn quarter(lo: i32, hi: i32) -> impl Strategy<Value = f64> + Clone {
     (lo..=hi).prop_map(|k| f64::from(k) / 4.0)
@@ -810,7 +1534,7 @@ fn positive() -> impl Strategy<Value = Dom> + Clone {
 }
 
 fn either_sign() -> impl Strategy<Value = Dom> + Clone {
-    prop_oneof![
+    one_of![
         quarter(1, 8).prop_map(Dom::Above),
         quarter(1, 8).prop_map(Dom::Below)
     ]
@@ -824,11 +1548,11 @@ fn unary_rule() -> impl Strategy<Value = UnOp> {
     let squash = quarter(2, 12).prop_map(Dom::Squash);
     let unit = quarter(1, 3).prop_map(Dom::Wave);
     let rule = |u: Unary, d: BoxedStrategy<Dom>| d.prop_map(move |d| UnOp::Rule(u, d));
-    prop_oneof![
+    one_of![
         rule(Recip, either_sign().boxed()),
         rule(Sqrt, positive().boxed()),
-        rule(Cbrt, prop_oneof![any, either_sign()].boxed()),
-        rule(Exp, prop_oneof![any, squash.clone()].boxed()),
+        rule(Cbrt, one_of![any, either_sign()].boxed()),
+        rule(Exp, one_of![any, squash.clone()].boxed()),
         rule(Exp2, squash.clone().boxed()),
         rule(ExpM1, squash.clone().boxed()),
         rule(Ln, positive().boxed()),
@@ -841,7 +1565,7 @@ fn unary_rule() -> impl Strategy<Value = UnOp> {
         rule(Asin, unit.clone().boxed()),
         rule(Acos, unit.clone().boxed()),
         rule(Atan, any.boxed()),
-        rule(Sinh, prop_oneof![any, squash.clone()].boxed()),
+        rule(Sinh, one_of![any, squash.clone()].boxed()),
         rule(Cosh, squash.clone().boxed()),
         rule(Tanh, any.boxed()),
         rule(Asinh, any.boxed()),
@@ -862,7 +1586,7 @@ fn unary_rule() -> impl Strategy<Value = UnOp> {
 }
 
 fn unary_op() -> impl Strategy<Value = UnOp> {
-    prop_oneof![
+    one_of![
         8 => unary_rule(),
         1 => Just(UnOp::Neg),
         1 => (quarter(-8, 8), quarter(-8, 8)).prop_map(|(m, s)| UnOp::Affine(m, s)),
@@ -876,34 +1600,63 @@ fn binary_op() -> impl Strategy<Value = BinOp> {
     let rule = |b: Binary, da: BoxedStrategy<Dom>, db: BoxedStrategy<Dom>| {
         (da, db).prop_map(move |(da, db)| BinOp::Rule(b, da, db))
     };
-    prop_oneof![
+    one_of![
         Just(BinOp::Add),
         Just(BinOp::Sub),
-        Just(BinOp::AbsSub),
         rule(Mul, any().boxed(), any().boxed()),
         rule(Div, any().boxed(), either_sign().boxed()),
         rule(Rem, any().boxed(), either_sign().boxed()),
         rule(
             Powf,
             positive().boxed(),
-            prop_oneof![any(), quarter(2, 8).prop_map(Dom::Squash)].boxed()
+            one_of![any(), quarter(2, 8).prop_map(Dom::Squash)].boxed()
         ),
         rule(Atan2, any().boxed(), any().boxed()),
         rule(Hypot, any().boxed(), any().boxed()),
         rule(Max, any().boxed(), any().boxed()),
         rule(Min, any().boxed(), any().boxed()),
+        rule(AbsSub, any().boxed(), any().boxed()),
     ]
 }
 
+/// A value exactly zero at some points: `fract(v·m)` (m a power of two, so zero on a
+/// grid the points often lie on), `max(v, 0)` (a half-line), `v − k` (a grid point).
+fn zeroish() -> impl Strategy<Value = Zeroish> {
+    let power = one_of![Just(1.0), Just(2.0), Just(4.0), Just(8.0)];
+    one_of![
+        (slot(), power).prop_map(|(a, m)| Zeroish::Fract(a, m)),
+        slot().prop_map(Zeroish::Relu),
+        (slot(), quarter(-8, 8)).prop_map(|(a, k)| Zeroish::Shift(a, k)),
+    ]
+}
+
+/// A fallible block operation with its operands.
+fn block_op() -> impl Strategy<Value = Block> {
+    use Fallible::*;
+    let op = one_of![
+        Just(LogDetSpd),
+        Just(Cholesky),
+        Just(CholeskySolve),
+        Just(LogAbsDet),
+        Just(Solve),
+        Just(Inverse)
+    ];
+    (op, [slot(), slot(), slot(), slot()], quarter(0, 8), slot())
+        .prop_map(|(op, m, shift, rhs)| Block { op, m, shift, rhs })
+}
+
 fn expr() -> impl Strategy<Value = Expr> {
-    prop_oneof![
-        (unary_op(), slot()).prop_map(|(op, a)| Expr::Un(op, a)),
-        (binary_op(), slot(), slot()).prop_map(|(op, a, b)| Expr::Bin(op, a, b)),
+    one_of![
+        10 => (unary_op(), slot()).prop_map(|(op, a)| Expr::Un(op, a)),
+        10 => (binary_op(), slot(), slot()).prop_map(|(op, a, b)| Expr::Bin(op, a, b)),
+        1 => (zeroish(), slot(), unary_op(), slot())
+            .prop_map(|(z, y, alt, f)| Expr::ZeroOr { z, y, alt, f }),
+        2 => (block_op(), unary_op(), slot()).prop_map(|(b, alt, f)| Expr::Try(b, alt, f)),
     ]
 }
 
 fn update() -> impl Strategy<Value = Stmt> {
-    let assign = prop_oneof![
+    let assign = one_of![
         Just(Assign::Set),
         Just(Assign::Add),
         Just(Assign::Sub),
@@ -913,14 +1666,46 @@ fn update() -> impl Strategy<Value = Stmt> {
 }
 
 fn cmp() -> impl Strategy<Value = Cmp> {
-    prop_oneof![Just(Cmp::Lt), Just(Cmp::Le), Just(Cmp::Gt), Just(Cmp::Ge)]
+    one_of![Just(Cmp::Lt), Just(Cmp::Le), Just(Cmp::Gt), Just(Cmp::Ge)]
 }
 
 fn rhs() -> impl Strategy<Value = Rhs> {
-    prop_oneof![
-        4 => slot().prop_map(Rhs::Slot),
-        4 => quarter(-8, 8).prop_map(Rhs::Const),
-        1 => Just(Rhs::SignNegative),
+    one_of![
+        slot().prop_map(Rhs::Slot),
+        quarter(-8, 8).prop_map(Rhs::Const),
+    ]
+}
+
+/// An `approx` comparison, tolerances on the scale of the values (inputs lie in
+/// `[-2, 2]`), so that both outcomes are common and often differ between two points.
+fn approx_test() -> impl Strategy<Value = Approx> {
+    let tol = |lo, hi| {
+        one_of![
+            3 => quarter(lo, hi).prop_map(Tol::Const),
+            1 => (slot(), quarter(lo, hi)).prop_map(|(j, k)| Tol::Square(j, k)),
+        ]
+    };
+    // relative_eq: an absolute tolerance of at most 1/8, so the relative test decides.
+    let small = (0i32..=2).prop_map(|k| Tol::Const(f64::from(k) / 16.0));
+    one_of![
+        tol(1, 8).prop_map(Approx::AbsDiff),
+        (one_of![3 => small, 1 => tol(0, 1)], quarter(1, 2))
+            .prop_map(|(eps, r)| Approx::Relative(eps, r)),
+        (
+            one_of![Just(0.0), Just(f64::EPSILON)],
+            0u32..=4,
+            one_of![Just(1.0), Just(64.0), Just(4096.0)]
+        )
+            .prop_map(|(eps, n, k)| Approx::Ulps(eps, n, k)),
+    ]
+}
+
+fn cond() -> impl Strategy<Value = Cond> {
+    one_of![
+        8 => (slot(), cmp(), rhs()).prop_map(|(a, cmp, rhs)| Cond::Cmp(a, cmp, rhs)),
+        1 => slot().prop_map(Cond::SignNegative),
+        3 => (approx_test(), slot(), slot()).prop_map(|(t, a, b)| Cond::Approx(t, a, b)),
+        1 => zeroish().prop_map(Cond::IsZero),
     ]
 }
 
@@ -930,10 +1715,10 @@ fn block_stmt(depth: u32) -> BoxedStrategy<Stmt> {
         return update().boxed();
     }
     let inner = || prop::collection::vec(block_stmt(depth - 1), 0..=2);
-    prop_oneof![
+    one_of![
         3 => update(),
-        1 => (slot(), cmp(), rhs(), inner(), inner()).prop_map(|(a, cmp, rhs, then, els)| {
-            Stmt::If { a, cmp, rhs, then, els }
+        1 => (cond(), inner(), inner()).prop_map(|(cond, then, els)| {
+            Stmt::If { cond, then, els }
         }),
     ]
     .boxed()
@@ -941,11 +1726,11 @@ fn block_stmt(depth: u32) -> BoxedStrategy<Stmt> {
 
 fn top_stmt() -> impl Strategy<Value = Stmt> {
     let block = || prop::collection::vec(block_stmt(1), 0..=3);
-    prop_oneof![
+    one_of![
         5 => expr().prop_map(Stmt::Push),
         3 => update(),
-        2 => (slot(), cmp(), rhs(), block(), block()).prop_map(|(a, cmp, rhs, then, els)| {
-            Stmt::If { a, cmp, rhs, then, els }
+        2 => (cond(), block(), block()).prop_map(|(cond, then, els)| {
+            Stmt::If { cond, then, els }
         }),
         2 => (slot(), quarter(-4, 8), quarter(1, 6), 1u8..=4, block()).prop_map(
             |(s, bound, step, max, body)| Stmt::Loop { s, bound, step, max, body }
@@ -962,7 +1747,7 @@ pub fn program(len: usize) -> impl Strategy<Value = Program> {
 /// A point in `[-2, 2]ⁿ`: on a grid of 1/64 (short to print, shrinks toward 0, often
 /// lands on ties and kinks) or anywhere.
 pub fn point(n: usize) -> impl Strategy<Value = Vec<f64>> {
-    prop_oneof![
+    one_of![
         prop::collection::vec((-128i32..=128).prop_map(|k| f64::from(k) / 64.0), n),
         prop::collection::vec(-2.0f64..2.0, n),
     ]
