@@ -63,9 +63,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use ::argmin::core::{CostFunction, Error, Gradient, Hessian};
 use argmin_math::{ArgminDot, ArgminInv};
 
-use crate::hessian::{HessianOptions, PreparedHessian};
 use crate::reverse::Var;
 use crate::Scalar;
+use crate::{Options, Recording};
 
 /// A cost `f: Rⁿ → R` written once, generic over the number type, so that mixad can
 /// evaluate it at `f64` and differentiate it in any mode.
@@ -132,7 +132,7 @@ impl<C: GenericCost + ?Sized> GenericCost for &C {
 /// - `gradient`: one reverse sweep ([`crate::gradient()`]), recorded afresh at each point.
 /// - `hessian`: with [`AutoDiff::new`], a dense Hessian recorded afresh at each point
 ///   ([`crate::hessian()`]). With [`AutoDiff::prepared`], one recording is kept and replayed
-///   at each new point ([`crate::hessian::prepare`]), re-recorded only where a branch in the
+///   at each new point ([`crate::Recording::hessian`]), re-recorded only where a branch in the
 ///   cost goes the other way. That saves the recording and the buffers at every
 ///   iteration, which matters most for small `n`.
 ///
@@ -164,13 +164,11 @@ type Objective = Box<dyn FnMut(&[Var<f64>]) -> Var<f64> + Send>;
 /// A reused Hessian recording, made at the first call (the point fixes `n`).
 struct Prepared {
     make: Box<dyn Fn() -> Objective + Send + Sync>,
-    options: HessianOptions,
-    hessian: Option<PreparedHessian<Objective>>,
+    options: Options,
+    hessian: Option<Recording<Objective>>,
     /// Inputs of the current recording, and re-recordings of earlier ones.
     n: usize,
     earlier_rerecords: usize,
-    grad: Vec<f64>,
-    columns: Vec<f64>,
 }
 
 impl<C: GenericCost> AutoDiff<C> {
@@ -195,7 +193,7 @@ impl<C: GenericCost> AutoDiff<C> {
     }
 
     /// Wraps `cost`, keeping one Hessian recording for every call (see [`AutoDiff`]);
-    /// `options` chooses columns per sweep and threads as for [`crate::hessian::prepare`].
+    /// `options` chooses lanes per sweep and parallelism as for [`crate::record_with`].
     ///
     /// The recording is made at the first `hessian` call, and again if a later call has a
     /// different number of parameters. The cost must be `Send + Sync + 'static`, because
@@ -217,7 +215,7 @@ impl<C: GenericCost> AutoDiff<C> {
     /// }
     /// assert_eq!(problem.rerecord_count(), 0); // one recording, replayed three times
     /// ```
-    pub fn prepared(cost: C, options: HessianOptions) -> Self
+    pub fn prepared(cost: C, options: Options) -> Self
     where
         C: Send + Sync + 'static,
     {
@@ -235,8 +233,6 @@ impl<C: GenericCost> AutoDiff<C> {
                 hessian: None,
                 n: 0,
                 earlier_rerecords: 0,
-                grad: Vec::new(),
-                columns: Vec::new(),
             })),
             hessian_type: PhantomData,
         }
@@ -369,15 +365,14 @@ impl<C: GenericCost, H: HessianForm> Hessian for AutoDiff<C, H> {
                     if let Some(old) = p.hessian.take() {
                         p.earlier_rerecords += old.rerecord_count();
                     }
-                    p.hessian = Some(crate::hessian::prepare((p.make)(), x, p.options));
+                    p.hessian = Some(crate::record_with((p.make)(), x, p.options));
                     p.n = n;
-                    p.grad = vec![0.0; n];
-                    p.columns = vec![0.0; n * n];
                 }
                 let h = p.hessian.as_mut().expect("prepared just above");
-                h.value_gradient_hessian_into(x, &mut p.grad, &mut p.columns);
-                // Column j of a symmetric matrix is its row j.
-                p.columns.chunks_exact(n).map(<[f64]>::to_vec).collect()
+                let hess = h.hessian(x);
+                (0..n)
+                    .map(|i| (0..n).map(|j| hess[(i, j)]).collect())
+                    .collect()
             }
         };
         for (i, row) in rows.iter().enumerate() {

@@ -33,7 +33,7 @@ impl<const N: usize> LaneWorker<N> {
 
     /// One sweep for groups `first..first + cols.len()/n` (`n = groups.len()`), their
     /// products written column by column into `cols`; the gradient into `out`, with the
-    /// value, if given.
+    /// value `Σ wₖ Fₖ`, if given.
     fn sweep(&mut self, job: &Sweeps<'_>, first: usize, cols: &mut [f64], out: Option<&Out<'_>>) {
         let n = job.groups.len();
         let count = cols.len() / n;
@@ -62,7 +62,7 @@ impl<const N: usize> LaneWorker<N> {
              on the edge of positive definiteness?)"
         );
         job.program
-            .backward(&mut self.workspace, &mut self.adjoints);
+            .backward_weighted(&mut self.workspace, job.weights, &mut self.adjoints);
         for (lane, col) in cols.chunks_mut(n).enumerate() {
             for (h, a) in col.iter_mut().zip(&self.adjoints) {
                 *h = a.tangents[lane];
@@ -73,7 +73,12 @@ impl<const N: usize> LaneWorker<N> {
             for (g, a) in out.0.iter_mut().zip(&self.adjoints) {
                 *g = a.value;
             }
-            out.1 = job.program.output(&self.workspace).value;
+            out.1 = job
+                .weights
+                .iter()
+                .enumerate()
+                .map(|(k, &w)| w * job.program.output_at(&self.workspace, k).value)
+                .sum();
         }
     }
 }
@@ -147,6 +152,9 @@ pub(crate) struct Sweeps<'a> {
     /// Groups per sweep.
     pub(crate) lanes: usize,
     pub(crate) workers: &'a LaneWorkers,
+    /// The outputs' adjoint seeds: the sweeps differentiate `Σ wₖ Fₖ` (`[1]` for a scalar
+    /// function, `[σ, λ…]` for a Lagrangian).
+    pub(crate) weights: &'a [f64],
 }
 
 impl Sweeps<'_> {

@@ -18,6 +18,57 @@
 //! assert!((g[0] - (-400.0 * 1.2 * (1.0 - 1.44) - 2.0 * (1.0 - 1.2))).abs() < 1e-12);
 //! ```
 //!
+//! ## Operators
+//!
+//! One vocabulary across the crate. Every operator exists as a one-shot function (the
+//! quick path: records, evaluates once, drops the recording) and as a method of a
+//! [`Recording`] (record once with [`record`], then evaluate at many points: guards
+//! re-record where a branch flips, every buffer is reused). `f: Rⁿ → R` returns a
+//! `Var<f64>`, `F: Rⁿ → Rᵐ` a `Vec<Var<f64>>`.
+//!
+//! | Operator | One-shot | On a [`Recording`] | Returns |
+//! |---|---|---|---|
+//! | value | — | `value(x)` / `values(x)` | `f64` / `Vec<f64>` |
+//! | gradient | [`gradient`]`(f, x)` | `gradient(x)` | `Vec<f64>` |
+//! | value and gradient | [`value_and_gradient`] | `value_and_gradient(x)` | `(f64, Vec<f64>)` |
+//! | Hessian-vector product | [`hvp`]`(f, x, v)` | `hvp(x, v)` | `Vec<f64>` |
+//! | … with value and gradient | [`value_gradient_hvp`] | `value_gradient_hvp(x, v)` | `(f64, Vec<f64>, Vec<f64>)` |
+//! | dense Hessian | [`hessian`]`(f, x)` | `hessian(x)` | [`faer::Mat<f64>`] |
+//! | … with value and gradient | [`value_gradient_hessian`] | `value_gradient_hessian(x)` | `(f64, Vec<f64>, Mat<f64>)` |
+//! | sparse Hessian | [`sparse_hessian`]`(f, x)` | `sparse_hessian(x)` | [`SparseHessian`] |
+//! | … with value and gradient | — | `value_gradient_sparse_hessian(x)` | `(f64, Vec<f64>, SparseHessian)` |
+//! | Jacobian | [`jacobian`]`(F, x)` | `jacobian(x)` | `Mat<f64>` (`m × n`) |
+//! | … with values | — | `values_and_jacobian(x)` | `(Vec<f64>, Mat<f64>)` |
+//! | vector-Jacobian product | [`reverse::vjp`] | `vjp(x, w)` | `Vec<f64>` |
+//! | Lagrangian Hessian | [`sparse::lagrangian_hessian`] | `lagrangian_hessian(x, σ, λ)` ([`record_lagrangian`]) | `SparseHessian` |
+//! | derivative, JVP (forward) | [`forward::derivative`], [`forward::jvp`] | — | `S`, `Vec<S>` |
+//!
+//! Conventions, the same everywhere:
+//! - **Names**: `value_and_gradient`, `value_gradient_hvp`, `value_gradient_hessian`: what
+//!   comes back, in that order.
+//! - **`_into`**: every method above has an `_into` form (`value_and_gradient_into`,
+//!   `value_gradient_hvp_into`, `value_gradient_hessian_into`,
+//!   `value_gradient_sparse_hessian_into`, `values_into`, `values_and_jacobian_into`,
+//!   `lagrangian_hessian_into`) that fills caller buffers of the right length (slices for
+//!   vectors, a [`faer::MatMut`] for matrices, a [`SparseHessian`] for sparse ones) and
+//!   returns the value. A buffer of the wrong size panics at once, naming it.
+//! - **Matrices**: [`faer`] in and out, re-exported as [`mixad::faer`](faer) so your faer
+//!   is mixad's. Dense Hessians and Jacobians are `faer::Mat<f64>`; sparse Hessians are
+//!   lower-triangle triplets that convert to faer's sparse matrices.
+//! - **Options** ([`Options`], set once at [`record_with`]): `lanes` (tangent lanes per
+//!   Hessian sweep: 1, 2, 4, 8 or 16, or `None` to choose from the problem),
+//!   `parallelism` ([`Parallelism`]; the pool policy lives in one module) and `colouring`
+//!   ([`ColouringKind`]).
+//! - **Introspection**, on every [`Recording`]: `input_count`, `output_count`, `len`,
+//!   `guard_count`, `rerecord_count`, `detection_count`, `sparsity_pattern`,
+//!   `colour_count`, `options`.
+//! - **Generic**: the one-shot forward and reverse functions are generic over the scalar,
+//!   so they nest; recordings and Hessians are at `f64` (their sweeps use duals inside).
+//!
+//! `x.max(y)` on an AD number with both `num_traits::Float` and nalgebra's `RealField` in
+//! scope is ambiguous (error E0034: both traits have `max`): write `Float::max(x, y)` (or
+//! `RealField::max`), as you would for `f64` with both in scope.
+//!
 //! ## Map
 //! - [`Scalar`]: the trait every differentiable number implements (`f64`, `f32`, every AD
 //!   number and every nesting of them).
@@ -25,7 +76,9 @@
 //! - [`forward`]: dual numbers and forward-mode APIs.
 //! - [`reverse`]: the tape and reverse-mode APIs.
 //! - [`nested`]: modes inside modes.
+//! - [`Recording`] ([`record`]): one recording, every operator.
 //! - [`hessian`](mod@hessian): Hessians and Hessian-vector products.
+//! - [`Parallelism`]: how sweeps use threads.
 //! - [`linalg`]: matrix operations on AD numbers as single block operations.
 //! - [`sparse`]: sparse Hessians (pattern detection, star colouring, compressed sweeps)
 //!   and Hessians of Lagrangians.
@@ -48,6 +101,8 @@ pub mod hessian;
 mod lanes;
 pub mod linalg;
 pub mod nested;
+mod parallel;
+mod recording;
 pub mod reverse;
 pub mod rules;
 mod scalar;
@@ -58,8 +113,14 @@ pub mod sparse;
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
+/// faer, the dense and sparse matrices mixad takes and returns: use `mixad::faer` so your
+/// faer is mixad's version.
+pub use faer;
+
 pub use chain::Chain;
 pub use hessian::{hessian, hvp, value_gradient_hessian, value_gradient_hvp};
-pub use reverse::{gradient, value_and_gradient};
+pub use parallel::{Parallelism, PARALLEL_WORK};
+pub use recording::{record, record_lagrangian, record_with, Lagrangian, Options, Recording};
+pub use reverse::{gradient, jacobian, value_and_gradient};
 pub use scalar::Scalar;
-pub use sparse::sparse_hessian;
+pub use sparse::{sparse_hessian, ColouringKind, SparseHessian};

@@ -7,7 +7,7 @@
 //!
 //! - One-shot: [`gradient`], [`value_and_gradient`], [`try_gradient`], [`vjp`],
 //!   [`jacobian`], [`pullback`] (keeps the recording to pull back many cotangents).
-//! - Record once, replay many times: [`record`] gives a [`Recorded`] function whose branch
+//! - Record once, replay many times: [`crate::record`] gives a [`crate::Recording`] whose branch
 //!   guards re-record whenever a decision would go the other way.
 //!
 //! Real Rust differentiates as written: mutation of slices, `Vec`s, struct fields and
@@ -19,8 +19,8 @@
 mod gradient;
 pub(crate) mod program;
 mod pullback;
-mod recorded;
 mod recording;
+mod replayer;
 mod slot;
 pub(crate) mod tape;
 mod var;
@@ -29,8 +29,8 @@ pub use gradient::{
     gradient, jacobian, try_gradient, try_value_and_gradient, value_and_gradient, vjp,
 };
 pub use pullback::{pullback, Pullback};
-pub(crate) use recorded::Replayer;
-pub use recorded::{record, BranchChanged, Recorded};
+pub(crate) use replayer::Replayer;
+pub use replayer::{BranchChanged, Outputs};
 #[doc(hidden)]
 pub use slot::{slot_tape, TapeOwner, TapeSlot};
 #[doc(hidden)]

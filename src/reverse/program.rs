@@ -254,7 +254,8 @@ pub(crate) struct Program {
     /// The block operations that `Step::Block` refers to, in node order.
     blocks: Vec<ProgramBlock>,
     inputs: usize,
-    output: Operand<f64>,
+    /// The function's outputs (one for `f: Rⁿ → R`): a node, or a constant.
+    outputs: Vec<Operand<f64>>,
 }
 
 impl Program {
@@ -265,7 +266,7 @@ impl Program {
         start: u32,
         log: ProgramLog<f64>,
         inputs: usize,
-        output: &Var<f64>,
+        outputs: &[Var<f64>],
     ) -> Self {
         debug_assert_eq!(log.start, start);
         let segment = &nodes[start as usize..];
@@ -367,7 +368,7 @@ impl Program {
             customs: log.customs,
             blocks,
             inputs,
-            output: output.operand().rebase(start),
+            outputs: outputs.iter().map(|y| y.operand().rebase(start)).collect(),
         }
     }
 
@@ -556,20 +557,50 @@ impl Program {
         })
     }
 
-    /// The output value after [`Program::forward`].
+    /// The first output's value after [`Program::forward`] (the value of `f: Rⁿ → R`).
     pub(crate) fn output<U: Scalar>(&self, ws: &Workspace<U>) -> U {
-        match self.output {
+        self.output_at(ws, 0)
+    }
+
+    /// Output `k`'s value after [`Program::forward`].
+    pub(crate) fn output_at<U: Scalar>(&self, ws: &Workspace<U>, k: usize) -> U {
+        match self.outputs[k] {
             Operand::Node(i) => ws.values[i as usize],
             Operand::Const(c) => U::cst(c),
         }
     }
 
-    /// After [`Program::forward`]: sweeps back from the output with adjoint 1 and writes
-    /// the gradient into `grad`.
+    /// Number of outputs.
+    pub(crate) fn output_count(&self) -> usize {
+        self.outputs.len()
+    }
+
+    /// After [`Program::forward`]: sweeps back from the (first) output with adjoint 1 and
+    /// writes the gradient into `grad`.
     pub(crate) fn backward<U: Scalar>(&self, ws: &mut Workspace<U>, grad: &mut [U]) {
+        self.backward_weighted(ws, &[1.0], grad);
+    }
+
+    /// After [`Program::forward`]: sweeps back from the outputs with adjoints `weights`
+    /// (one per output) and writes `Σ wₖ ∇Fₖ` into `grad`. Outputs with weight 0 are not
+    /// seeded, so their NaNs do not reach `grad`.
+    pub(crate) fn backward_weighted<U: Scalar>(
+        &self,
+        ws: &mut Workspace<U>,
+        weights: &[f64],
+        grad: &mut [U],
+    ) {
+        debug_assert_eq!(weights.len(), self.outputs.len());
         ws.adjoints.fill(U::zero());
-        if let Operand::Node(i) = self.output {
-            ws.adjoints[i as usize] = U::one();
+        let mut nan = false;
+        for (k, (out, &w)) in self.outputs.iter().zip(weights).enumerate() {
+            if w == 0.0 {
+                continue;
+            }
+            if let Operand::Node(i) = *out {
+                ws.adjoints[i as usize] = ws.adjoints[i as usize] + U::cst(w);
+            }
+            nan |= value_is_nan(&self.output_at(ws, k));
         }
         let saved = &ws.saved;
         sweep_with_blocks(
@@ -590,8 +621,8 @@ impl Program {
             },
         );
         grad.copy_from_slice(&ws.adjoints[1..=self.inputs]);
-        if value_is_nan(&self.output(ws)) {
-            // The NaN convention, also when the output is a constant NaN (no node to carry
+        if nan {
+            // The NaN convention, also when an output is a constant NaN (no node to carry
             // it): a NaN value never comes with finite derivatives.
             grad.fill(U::nan_everywhere());
         }
@@ -626,12 +657,12 @@ impl Program {
             .collect()
     }
 
-    /// The output node, or `None` when the output is a constant.
-    pub(crate) fn output_node(&self) -> Option<u32> {
-        match self.output {
+    /// The output nodes (outputs that are constants left out).
+    pub(crate) fn output_nodes(&self) -> impl Iterator<Item = u32> + '_ {
+        self.outputs.iter().filter_map(|o| match *o {
             Operand::Node(i) => Some(i),
             Operand::Const(_) => None,
-        }
+        })
     }
 
     /// The id of the recording this program came from (changes on every re-recording).

@@ -28,10 +28,25 @@ pub struct SparseHessian {
     values: Vec<f64>,
 }
 
+/// The empty `0 × 0` Hessian: a buffer for the `_into` operators to fill
+/// ([`crate::Recording::value_gradient_sparse_hessian_into`]).
+impl Default for SparseHessian {
+    fn default() -> Self {
+        SparseHessian {
+            pattern: Arc::new(SparsityPattern::empty()),
+            values: Vec::new(),
+        }
+    }
+}
+
 impl SparseHessian {
-    pub(crate) fn new(pattern: Arc<SparsityPattern>, values: Vec<f64>) -> Self {
-        debug_assert_eq!(pattern.nnz(), values.len());
-        SparseHessian { pattern, values }
+    /// Takes `pattern` (if it is not already this Hessian's) and returns the values to
+    /// refill in its order; allocates only when the pattern grew.
+    pub(crate) fn refill(&mut self, pattern: &Arc<SparsityPattern>) -> &mut Vec<f64> {
+        if !Arc::ptr_eq(&self.pattern, pattern) {
+            self.pattern = pattern.clone();
+        }
+        &mut self.values
     }
 
     /// The Hessian is `dim × dim`.

@@ -13,9 +13,10 @@
 //! 3. Each point replays the recording with several colours per sweep as `DualVec` tangent
 //!    lanes, sweeps in parallel with rayon, and reads every entry from its product.
 //!
-//! [`sparse_hessian`] does it once; [`prepare`] keeps the plan (recording, pattern,
-//! colouring, buffers) for new points, re-recording and re-detecting where a branch of `f`
-//! goes the other way. [`lagrangian_hessian`] and [`prepare_lagrangian`] give `σ∇²f + Σ λᵢ∇²gᵢ` for constrained problems.
+//! [`sparse_hessian`] does it once; [`crate::Recording::sparse_hessian`] keeps the plan
+//! (recording, pattern, colouring, buffers) for new points, re-recording and re-detecting
+//! where a branch of `f` goes the other way. [`lagrangian_hessian`] and
+//! [`crate::record_lagrangian`] give `σ∇²f + Σ λᵢ∇²gᵢ` for constrained problems.
 //! The result, [`SparseHessian`], holds the lower triangle as `(row, col, value)` triplets
 //! and converts to faer's sparse matrices.
 //!
@@ -30,9 +31,9 @@
 //!     })
 //! }
 //! let x = vec![1.0; 1000];
-//! let mut plan = mixad::sparse::prepare(|x| arwhead(x), &x, Default::default());
-//! assert_eq!(plan.colour_count(), 2);
-//! let h = plan.hessian(&x);
+//! let mut rec = mixad::record(|x| arwhead(x), &x);
+//! let h = rec.sparse_hessian(&x);
+//! assert_eq!(rec.colour_count(), 2);
 //! assert_eq!(h.nnz(), 2 * 999 + 1); // diagonal and last row
 //! assert_eq!(h.get(999, 0), 8.0); // ∂²/∂x₀∂xₙ = 8 x₀ xₙ
 //! ```
@@ -44,15 +45,17 @@ mod matrix;
 mod pattern;
 mod plan;
 
-pub use lagrangian::{lagrangian_hessian, prepare_lagrangian, PreparedLagrangianHessian};
+pub use lagrangian::lagrangian_hessian;
 pub use matrix::SparseHessian;
 pub use pattern::SparsityPattern;
-pub use plan::{ColouringKind, PreparedSparseHessian, SparseOptions};
+pub use plan::ColouringKind;
+pub(crate) use plan::SparsePlan;
 
 use crate::reverse::Var;
 
 /// The sparse Hessian `∇²f(x)`, lower triangle, with the default options. An empty `x`
-/// gives the empty `0 × 0` Hessian.
+/// gives the empty `0 × 0` Hessian. For many points, record once:
+/// [`crate::Recording::sparse_hessian`].
 ///
 /// ```
 /// use num_traits::Float;
@@ -67,29 +70,5 @@ pub fn sparse_hessian<F>(f: F, x: &[f64]) -> SparseHessian
 where
     F: FnMut(&[Var<f64>]) -> Var<f64>,
 {
-    prepare(f, x, SparseOptions::default()).hessian(x)
-}
-
-/// Records `f` at `x`, detects the Hessian's pattern and colours it: a plan for repeated
-/// sparse Hessians at new points (see [`PreparedSparseHessian`]).
-///
-/// ```
-/// use num_traits::Float;
-/// fn f<T: Float>(x: &[T]) -> T { x.iter().fold(T::zero(), |s, &v| s + v.powi(3)) }
-/// let mut plan = mixad::sparse::prepare(|x| f(x), &[1.0; 4], Default::default());
-/// assert_eq!(plan.colour_count(), 1); // diagonal: one product gives it all
-/// let (value, grad, h) = plan.value_gradient_hessian(&[2.0; 4]);
-/// assert_eq!((value, grad[0], h.get(3, 3)), (32.0, 12.0, 12.0));
-/// ```
-///
-/// An empty `x` is a function of no inputs: the plan then gives `f()`, an empty gradient
-/// and the empty `0 × 0` Hessian (no pattern entries, no colours) at every (empty) point.
-///
-/// # Panics
-/// If `options.lanes` is not 1, 2, 4, 8 or 16, or `options.threads` is 0.
-pub fn prepare<F>(f: F, x: &[f64], options: SparseOptions) -> PreparedSparseHessian<F>
-where
-    F: FnMut(&[Var<f64>]) -> Var<f64>,
-{
-    plan::build(f, x, x.len(), options, "sparse_hessian")
+    crate::record(f, x).sparse_hessian(x)
 }

@@ -36,6 +36,11 @@ pub struct SparsityPattern {
 }
 
 impl SparsityPattern {
+    /// The pattern of the `0 × 0` Hessian.
+    pub(crate) fn empty() -> Self {
+        Self::from_keys(0, &[])
+    }
+
     /// Builds a pattern from lower-triangle keys `(col << 32) | row`, sorted and unique.
     fn from_keys(n: usize, keys: &[u64]) -> Self {
         let mut rows = Vec::with_capacity(keys.len());
@@ -313,7 +318,7 @@ pub(crate) fn detect(program: &Program, n_vars: usize) -> SparsityPattern {
 
     // Nodes whose adjoint may be non-zero: those reaching the output.
     let mut reach = vec![false; len];
-    if let Some(out) = program.output_node() {
+    for out in program.output_nodes() {
         reach[out as usize] = true;
     }
     for i in (first..len).rev() {
