@@ -7,7 +7,7 @@
 //! |---|---|
 //! | `f` | the function alone at `f64` |
 //! | `mixad_reverse` | `mixad::reverse::gradient` (one-shot: record, sweep, clear) |
-//! | `mixad_recorded` | `Recorded::value_and_gradient_into` (recorded once outside the loop) |
+//! | `mixad_recorded` | `Recording::value_and_gradient_into` (recorded once outside the loop) |
 //! | `mixad_forward` | `mixad::forward::gradient` (⌈n/8⌉ sweeps; n ≤ 1000 only) |
 //! | `echidna_grad` | `echidna::grad` (one-shot) |
 //! | `echidna_tape` | `BytecodeTape::gradient_with_buf` (recorded once outside the loop) |
@@ -137,7 +137,7 @@ fn run_variants<S: Sink, O: ExactGradient>(sink: &mut S, obj: &O, x: &[f64]) {
         mixad::reverse::gradient(|v| obj.eval(v), black_box(x))
     });
 
-    let mut rec = mixad::reverse::record(|v| obj.eval(v), x);
+    let mut rec = mixad::record(|v| obj.eval(v), x);
     let mut grad = vec![0.0; n];
     sink.run("mixad_recorded", || {
         let value = rec.value_and_gradient_into(black_box(x), &mut grad);
@@ -193,7 +193,7 @@ fn check_gradients<O: ExactGradient>(obj: &O, x: &[f64], forward: bool) {
         "mixad_reverse",
         &mixad::reverse::gradient(|v| obj.eval(v), x),
     );
-    let mut rec = mixad::reverse::record(|v| obj.eval(v), x);
+    let mut rec = mixad::record(|v| obj.eval(v), x);
     let shifted: Vec<f64> = x.iter().map(|v| v + 0.01).collect();
     let mut g = vec![0.0; x.len()];
     rec.value_and_gradient_into(&shifted, &mut g);

@@ -8,9 +8,9 @@
 //! |---|---|
 //! | `f` | the function alone at `f64` |
 //! | `mixad_hvp` | `mixad::hvp` (one-shot: record at `Var<Dual<f64>>`, one sweep) |
-//! | `mixad_hvp_prepared` | `PreparedHessian::hvp` (recorded once outside the loop) |
+//! | `mixad_hvp_prepared` | `Recording::hvp` (recorded once outside the loop) |
 //! | `echidna_hvp` | `BytecodeTape::hvp_with_buf` (recorded once outside the loop) |
-//! | `mixad_hessian_1t` | `PreparedHessian::value_gradient_hessian_into`, `threads: Some(1)` |
+//! | `mixad_hessian_1t` | `Recording::value_gradient_hessian_into`, `Parallelism::Serial` |
 //! | `mixad_hessian_all` | the same with `threads: None` (rayon's global pool) |
 //! | `mixad_hessian` | `mixad::hessian` (one-shot: record, sweeps, `faer::Mat`) |
 //! | `echidna_hessian` | `BytecodeTape::hessian` (recorded once; one sweep per column) |
@@ -39,7 +39,8 @@ use std::time::{Duration, Instant};
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, SamplingMode};
 use mixad::forward::{DualVec, LANES};
-use mixad::hessian::HessianOptions;
+use mixad::faer::Mat;
+use mixad::{Options, Parallelism};
 use mixad::nested::InnerFn;
 use nalgebra::DVector;
 use num_dual::{Dual2DVec64, DualNum};
@@ -280,11 +281,11 @@ fn run_variants<S: Sink, O: Objective>(sink: &mut S, obj: &O, x: &[f64], lim: Li
     sink.run("mixad_hvp", || {
         mixad::hvp(|p| obj.eval(p), black_box(x), black_box(&v))
     });
-    let serial = HessianOptions {
-        chunk: None,
-        threads: Some(1),
+    let serial = Options {
+        parallelism: Parallelism::Serial,
+        ..Options::default()
     };
-    let mut prepared_1t = mixad::hessian::prepare(|p| obj.eval(p), x, serial);
+    let mut prepared_1t = mixad::record_with(|p| obj.eval(p), x, serial);
     sink.run("mixad_hvp_prepared", || {
         prepared_1t.hvp(black_box(x), black_box(&v))
     });
@@ -295,17 +296,18 @@ fn run_variants<S: Sink, O: Objective>(sink: &mut S, obj: &O, x: &[f64], lim: Li
     });
 
     // ---- Dense Hessians.
-    let (mut grad, mut hess) = (vec![0.0; n], vec![0.0; n * n]);
+    let (mut grad, mut hess) = (vec![0.0; n], Mat::zeros(n, n));
     if n <= lim.mixad {
         sink.run("mixad_hessian_1t", || {
-            let value = prepared_1t.value_gradient_hessian_into(black_box(x), &mut grad, &mut hess);
+            let value =
+                prepared_1t.value_gradient_hessian_into(black_box(x), &mut grad, hess.as_mut());
             black_box(&hess);
             value
         });
-        let mut prepared_all = mixad::hessian::prepare(|p| obj.eval(p), x, Default::default());
+        let mut prepared_all = mixad::record(|p| obj.eval(p), x);
         sink.run("mixad_hessian_all", || {
             let value =
-                prepared_all.value_gradient_hessian_into(black_box(x), &mut grad, &mut hess);
+                prepared_all.value_gradient_hessian_into(black_box(x), &mut grad, hess.as_mut());
             black_box(&hess);
             value
         });
@@ -342,17 +344,18 @@ fn run_variants<S: Sink, O: Objective>(sink: &mut S, obj: &O, x: &[f64], lim: Li
         });
     }
     if n <= lim.fd {
-        let mut rec = mixad::reverse::record(|p| obj.eval(p), x);
+        let mut rec = mixad::record(|p| obj.eval(p), x);
         let mut fd = FdHessian::new(n);
+        let mut fd_hess = vec![0.0; n * n];
         sink.run("fd_hessian", || {
             fd.compute(
                 |p, g| {
                     rec.value_and_gradient_into(p, g);
                 },
                 black_box(x),
-                &mut hess,
+                &mut fd_hess,
             );
-            black_box(&hess);
+            black_box(&fd_hess);
         });
     }
 }
@@ -435,7 +438,7 @@ fn check<O: Objective>(obj: &O, x: &[f64], v: &[f64], lim: Limits) {
         &hv_echidna,
         TOL,
     );
-    let mut prepared = mixad::hessian::prepare(|p| obj.eval(p), x, Default::default());
+    let mut prepared = mixad::record(|p| obj.eval(p), x);
     assert_close("mixad_hvp_prepared", &prepared.hvp(x, v), &hv_echidna, TOL);
     if n > lim.mixad {
         return;
@@ -446,19 +449,21 @@ fn check<O: Objective>(obj: &O, x: &[f64], v: &[f64], lim: Limits) {
         .map(|i| (0..n).map(|j| reference[j * n + i] * v[j]).sum())
         .collect();
     assert_close("mixad_hessian · v", &hv, &hv_echidna, TOL);
-    let (mut grad, mut hess) = (vec![0.0; n], vec![0.0; n * n]);
-    prepared.value_gradient_hessian_into(x, &mut grad, &mut hess);
-    assert_close("mixad_hessian_all", &hess, &reference, TOL);
-    let mut serial = mixad::hessian::prepare(
+    let col_major = |h: &Mat<f64>| -> Vec<f64> { (0..n * n).map(|k| h[(k % n, k / n)]).collect() };
+    let mut grad = vec![0.0; n];
+    let mut hess = Mat::zeros(n, n);
+    prepared.value_gradient_hessian_into(x, &mut grad, hess.as_mut());
+    assert_close("mixad_hessian_all", &col_major(&hess), &reference, TOL);
+    let mut serial = mixad::record_with(
         |p| obj.eval(p),
         x,
-        HessianOptions {
-            chunk: None,
-            threads: Some(1),
+        Options {
+            parallelism: Parallelism::Serial,
+            ..Options::default()
         },
     );
-    serial.value_gradient_hessian_into(x, &mut grad, &mut hess);
-    assert_close("mixad_hessian_1t", &hess, &reference, TOL);
+    serial.value_gradient_hessian_into(x, &mut grad, hess.as_mut());
+    assert_close("mixad_hessian_1t", &col_major(&hess), &reference, TOL);
     if n <= lim.echidna {
         let (_, _, he) = tape.hessian(x);
         assert_close("echidna_hessian", &rows_to_col_major(&he), &reference, TOL);
@@ -488,15 +493,16 @@ fn check<O: Objective>(obj: &O, x: &[f64], v: &[f64], lim: Limits) {
         assert_close("num_dual_hessian", &hn, &reference, TOL);
     }
     if n <= lim.fd {
-        let mut rec = mixad::reverse::record(|p| obj.eval(p), x);
+        let mut rec = mixad::record(|p| obj.eval(p), x);
+        let mut fd_hess = vec![0.0; n * n];
         FdHessian::new(n).compute(
             |p, g| {
                 rec.value_and_gradient_into(p, g);
             },
             x,
-            &mut hess,
+            &mut fd_hess,
         );
-        assert_close("fd_hessian", &hess, &reference, 1e-5);
+        assert_close("fd_hessian", &fd_hess, &reference, 1e-5);
     }
 }
 

@@ -11,9 +11,9 @@
 //!
 //! | id | what is timed |
 //! |---|---|
-//! | `mixad_point` | `PreparedSparseHessian::value_gradient_hessian_into` (plan reused) |
+//! | `mixad_point` | `Recording::value_gradient_sparse_hessian_into` (plan reused) |
 //! | `mixad_point_acyclic` | the same with `ColouringKind::Acyclic` (substitution) |
-//! | `mixad_plan` | `mixad::sparse::prepare` (record, detect, colour; n ≤ 10⁵) |
+//! | `mixad_plan` | `mixad::record` + `sparsity_pattern` (record, detect, colour; n ≤ 10⁵) |
 //! | `echidna_point` | `BytecodeTape::sparse_hessian_with_pattern` (pattern, colouring reused) |
 //! | `echidna_par` | `BytecodeTape::sparse_hessian_par` (rayon; detects every call; n ≤ 10⁴) |
 //!
@@ -126,21 +126,22 @@ fn bench_case<P: Problem>(c: &mut Criterion, filter: Option<&str>, name: &str, p
     let f = |v: &[mixad::reverse::Var<f64>]| p.eval(v);
 
     let t = Instant::now();
-    let mut plan = mixad::sparse::prepare(f, &x, Default::default());
+    let mut plan = mixad::record(f, &x);
+    plan.sparsity_pattern();
     let plan_time = t.elapsed();
     let mut grad = vec![0.0; n];
-    let mut values = Vec::new();
+    let mut sparse = mixad::SparseHessian::default();
     let t = Instant::now();
-    plan.value_gradient_hessian_into(&x, &mut grad, &mut values);
+    plan.value_gradient_sparse_hessian_into(&x, &mut grad, &mut sparse);
     let first_point = t.elapsed();
+    let values = sparse.values().to_vec();
+    let colours = plan.colour_count();
 
     let echidna = name != "arwhead" || n <= 1_000;
     let mut line = format!(
-        "{id}: nnz {}, mixad {} colours ({} sweeps of {} lanes), plan {:.1} ms, first point {:.1} ms",
-        plan.pattern().nnz(),
-        plan.colour_count(),
-        plan.sweep_count(),
-        plan.lanes(),
+        "{id}: nnz {}, mixad {} colours, plan {:.1} ms, first point {:.1} ms",
+        sparse.nnz(),
+        colours,
         ms(plan_time),
         ms(first_point),
     );
@@ -154,11 +155,10 @@ fn bench_case<P: Problem>(c: &mut Criterion, filter: Option<&str>, name: &str, p
         let pattern = if n <= 10_000 {
             tape.detect_sparsity()
         } else {
-            let mut entries: Vec<(u32, u32)> = plan
-                .pattern()
+            let mut entries: Vec<(u32, u32)> = sparse
                 .rows()
                 .iter()
-                .zip(plan.pattern().cols())
+                .zip(sparse.cols())
                 .map(|(&r, &c)| (r as u32, c as u32))
                 .collect();
             entries.sort_unstable();
@@ -169,12 +169,12 @@ fn bench_case<P: Problem>(c: &mut Criterion, filter: Option<&str>, name: &str, p
             }
         };
         if n <= 10_000 {
-            assert_eq!(pattern.nnz(), plan.pattern().nnz(), "{id}: same pattern");
+            assert_eq!(pattern.nnz(), sparse.nnz(), "{id}: same pattern");
         }
         let (colours, count) = echidna::sparse::greedy_coloring(&pattern);
         let detect = t.elapsed();
         let (_, _, ev) = tape.sparse_hessian_with_pattern(&x, &pattern, &colours, count);
-        let h = mixad::sparse::SparsityPattern::clone(plan.pattern());
+        let h = mixad::sparse::SparsityPattern::clone(plan.sparsity_pattern());
         for ((&r, &c), &v) in pattern.rows.iter().zip(&pattern.cols).zip(&ev) {
             let got = h_value(&h, &values, r as usize, c as usize);
             assert!(
@@ -204,17 +204,17 @@ fn bench_case<P: Problem>(c: &mut Criterion, filter: Option<&str>, name: &str, p
         .warm_up_time(Duration::from_millis(if large { 100 } else { 300 }))
         .measurement_time(Duration::from_millis(if large { 2000 } else { 1000 }));
     group.bench_function("mixad_point", |b| {
-        b.iter(|| plan.value_gradient_hessian_into(black_box(&x), &mut grad, &mut values))
+        b.iter(|| plan.value_gradient_sparse_hessian_into(black_box(&x), &mut grad, &mut sparse))
     });
     // Acyclic colouring: fewer colours, recovery by substitution.
-    let acyclic = mixad::sparse::SparseOptions {
-        colouring: mixad::sparse::ColouringKind::Acyclic,
+    let acyclic = mixad::Options {
+        colouring: mixad::ColouringKind::Acyclic,
         ..Default::default()
     };
-    let mut acyclic_plan = mixad::sparse::prepare(f, &x, acyclic);
-    let mut acyclic_values = Vec::new();
-    acyclic_plan.value_gradient_hessian_into(&x, &mut grad, &mut acyclic_values);
-    for (a, b) in acyclic_values.iter().zip(&values) {
+    let mut acyclic_plan = mixad::record_with(f, &x, acyclic);
+    let mut acyclic_values = mixad::SparseHessian::default();
+    acyclic_plan.value_gradient_sparse_hessian_into(&x, &mut grad, &mut acyclic_values);
+    for (a, b) in acyclic_values.values().iter().zip(&values) {
         assert!(
             (a - b).abs() <= 1e-8 * (1.0 + b.abs()),
             "{id}: acyclic recovery"
@@ -226,12 +226,16 @@ fn bench_case<P: Problem>(c: &mut Criterion, filter: Option<&str>, name: &str, p
     );
     group.bench_function("mixad_point_acyclic", |b| {
         b.iter(|| {
-            acyclic_plan.value_gradient_hessian_into(black_box(&x), &mut grad, &mut acyclic_values)
+            acyclic_plan.value_gradient_sparse_hessian_into(black_box(&x), &mut grad, &mut acyclic_values)
         })
     });
     if n <= 100_000 {
         group.bench_function("mixad_plan", |b| {
-            b.iter(|| mixad::sparse::prepare(f, black_box(&x), Default::default()))
+            b.iter(|| {
+                let mut rec = mixad::record(f, black_box(&x));
+                rec.sparsity_pattern();
+                rec
+            })
         });
     }
     if let Some((tape, pattern, colours, count)) = &echidna_state {

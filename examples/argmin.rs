@@ -11,7 +11,6 @@ use argmin::solver::linesearch::MoreThuenteLineSearch;
 use argmin::solver::newton::{Newton, NewtonCG};
 use argmin::solver::trustregion::{Dogleg, Steihaug, TrustRegion};
 use mixad::argmin::{AutoDiff, GenericCost};
-use mixad::hessian::HessianOptions;
 use num_traits::Float;
 
 /// Extended Rosenbrock `Σ 100 (x_{i+1} − x_i²)² + (1 − x_i)²`, plain generic code.
@@ -112,7 +111,7 @@ fn main() -> Result<(), Error> {
 
     // Newton: x ← x − H⁻¹∇f, no line search. argmin inverts the Hessian, so it gets a
     // `DenseHessian` (`.invertible()`); a prepared Hessian reuses one recording.
-    let problem = AutoDiff::prepared(Rosenbrock, HessianOptions::default()).invertible();
+    let problem = AutoDiff::prepared(Rosenbrock, mixad::Options::default()).invertible();
     let t = Instant::now();
     let res = Executor::new(problem, Newton::<f64>::new())
         .configure(|s| s.param(start.clone()).max_iters(8))

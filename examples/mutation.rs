@@ -8,7 +8,8 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use mixad::check::check_gradient;
-use mixad::reverse::{record, try_gradient};
+use mixad::record;
+use mixad::reverse::try_gradient;
 use num_traits::Float;
 
 fn c<T: Float>(v: f64) -> T {

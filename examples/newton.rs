@@ -8,8 +8,8 @@
 
 use std::time::{Duration, Instant};
 
-use faer::prelude::*;
-use faer::{Mat, MatRef, Side};
+use mixad::faer::prelude::*;
+use mixad::faer::{Mat, MatRef, Side};
 use num_traits::Float;
 
 const N: usize = 1000;
@@ -81,17 +81,17 @@ fn main() {
     );
     let clock = Instant::now();
     let mut x = x0.clone();
-    let mut prepared = mixad::hessian::prepare(rosenbrock, &x, Default::default());
-    let (mut g, mut h) = (vec![0.0; N], vec![0.0; N * N]);
+    let mut recording = mixad::record(rosenbrock, &x);
+    let (mut g, mut h) = (vec![0.0; N], Mat::zeros(N, N));
     let mut newton_iters = 0;
     loop {
-        let fx = prepared.value_gradient_hessian_into(&x, &mut g, &mut h);
+        let fx = recording.value_gradient_hessian_into(&x, &mut g, h.as_mut());
         print!("{newton_iters:>5} {fx:>14.6e} {:>11.3e}", norm(&g));
         if norm(&g) < TOL || newton_iters == 200 {
             println!();
             break;
         }
-        let (d, mu) = newton_direction(MatRef::from_column_major_slice(&h, N, N), &g);
+        let (d, mu) = newton_direction(h.as_ref(), &g);
         let (t, next) = line_search(&x, fx, &g, &d);
         println!(" {mu:>9.1e} {t:>8.4}");
         x = next;

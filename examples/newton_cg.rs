@@ -2,7 +2,7 @@
 //! variables, with Hessian-vector products only: the dense Hessian would take 80 GB,
 //! each product H·p costs a small multiple of f.
 //!
-//! `mixad::hessian::prepare` records f once (no n × n storage: buffers for dense columns
+//! `mixad::record` records f once (no n × n storage: buffers for dense columns
 //! are only sized when a Hessian is asked for); `value_gradient_hvp_into` then replays
 //! the recording for ∇f and H·p without allocating. The inner conjugate-gradient solve
 //! of H·d = −∇f stops on a relative residual and exits on negative curvature.
@@ -57,7 +57,7 @@ fn main() {
         })
         .collect();
     let clock = Instant::now();
-    let mut h = mixad::hessian::prepare(rosenbrock, &x, Default::default());
+    let mut h = mixad::record(rosenbrock, &x);
     let (mut g, mut scratch, mut trial) = (vec![0.0; N], vec![0.0; N], vec![0.0; N]);
     let (zero, mut d, mut r, mut p, mut hp) = (
         vec![0.0; N],

@@ -10,8 +10,8 @@
 
 use std::time::Instant;
 
-use faer::linalg::solvers::Solve;
-use faer::{Col, Side};
+use mixad::faer::linalg::solvers::Solve;
+use mixad::faer::{Col, Side};
 use num_traits::Float;
 
 const SIDE: usize = 500;
@@ -53,10 +53,11 @@ fn main() {
 
     // The plan: record once, detect the pattern, colour it.
     let t = Instant::now();
-    let mut plan = mixad::sparse::prepare(|v| energy(v, &load), &u, Default::default());
+    let mut plan = mixad::record(|v| energy(v, &load), &u);
+    let pattern_entries = plan.sparsity_pattern().nnz();
     println!(
         "n = {n}: {} stored Hessian entries, {} colours, plan built in {:.2} s",
-        plan.pattern().nnz(),
+        pattern_entries,
         plan.colour_count(),
         t.elapsed().as_secs_f64()
     );
@@ -64,7 +65,7 @@ fn main() {
     for iteration in 0..8 {
         // Value, gradient and Hessian at u: the sweeps only, the plan is reused.
         let t = Instant::now();
-        let (e, grad, h) = plan.value_gradient_hessian(&u);
+        let (e, grad, h) = plan.value_gradient_sparse_hessian(&u);
         let hessian_time = t.elapsed().as_secs_f64();
         let norm = grad.iter().map(|g| g * g).sum::<f64>().sqrt();
         println!(

@@ -33,7 +33,7 @@
 //! | value and gradient | [`value_and_gradient`] | `value_and_gradient(x)` | `(f64, Vec<f64>)` |
 //! | Hessian-vector product | [`hvp`]`(f, x, v)` | `hvp(x, v)` | `Vec<f64>` |
 //! | … with value and gradient | [`value_gradient_hvp`] | `value_gradient_hvp(x, v)` | `(f64, Vec<f64>, Vec<f64>)` |
-//! | dense Hessian | [`hessian`]`(f, x)` | `hessian(x)` | [`faer::Mat<f64>`] |
+//! | dense Hessian | [`hessian`](fn@hessian)`(f, x)` | `hessian(x)` | [`faer::Mat<f64>`] |
 //! | … with value and gradient | [`value_gradient_hessian`] | `value_gradient_hessian(x)` | `(f64, Vec<f64>, Mat<f64>)` |
 //! | sparse Hessian | [`sparse_hessian`]`(f, x)` | `sparse_hessian(x)` | [`SparseHessian`] |
 //! | … with value and gradient | — | `value_gradient_sparse_hessian(x)` | `(f64, Vec<f64>, SparseHessian)` |

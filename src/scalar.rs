@@ -39,7 +39,7 @@ pub trait Scalar:
 
     /// The plain `f64` value at the bottom of any nesting (tangents dropped).
     ///
-    /// The value leaves mixad as plain data, so inside a [`crate::reverse::record`]ed
+    /// The value leaves mixad as plain data, so inside a [`crate::record`]ed
     /// function it is a guarded decision: the recording is redone wherever the value
     /// differs (like [`crate::reverse::Var::value`]).
     fn value_f64(&self) -> f64;

@@ -1,6 +1,6 @@
 //! Replayable programs: what a recording logs so it can be re-evaluated at new points.
 //!
-//! A recording made by [`crate::reverse::record`] logs, beside the tape, the [`Step`] that
+//! A recording made by [`crate::record`] logs, beside the tape, the [`Step`] that
 //! produced each node and every control-flow decision (a [`Guard`]). A finished
 //! [`Program`] re-evaluates values and partials at a new point by applying the same rules,
 //! in any scalar type (plain `f64` for gradients, duals for Hessian-vector products and
@@ -272,7 +272,7 @@ impl Program {
         let segment = &nodes[start as usize..];
         assert!(
             segment.len() < CONST as usize,
-            "reverse::record: a recording of {} operations is too long to replay",
+            "mixad::record: a recording of {} operations is too long to replay",
             segment.len()
         );
         let mut steps = Vec::with_capacity(segment.len() + 1);

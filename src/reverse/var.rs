@@ -90,7 +90,7 @@ impl<T: Scalar> Var<T> {
 impl<T: TapeScalar> Var<T> {
     /// The value, as a plain number of type `T` (derivative information dropped).
     ///
-    /// Inside a [`crate::reverse::record`]ed function, a decision taken from this value is
+    /// Inside a [`crate::record`]ed function, a decision taken from this value is
     /// guarded like a comparison: the recording is redone wherever the value differs.
     #[inline]
     pub fn value(&self) -> T {
@@ -442,7 +442,7 @@ impl<T: TapeScalar> Var<T> {
     }
 }
 
-/// Prints the value. Inside a [`crate::reverse::record`]ed function this is a guarded
+/// Prints the value. Inside a [`crate::record`]ed function this is a guarded
 /// decision (the text depends on the value): the recording is redone wherever the value
 /// differs.
 impl<T: TapeScalar> fmt::Display for Var<T> {
