@@ -38,10 +38,10 @@ use std::time::{Duration, Instant};
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, SamplingMode};
-use mixad::forward::{DualVec, LANES};
 use mixad::faer::Mat;
-use mixad::{Options, Parallelism};
+use mixad::forward::{DualVec, LANES};
 use mixad::nested::InnerFn;
+use mixad::{Options, Parallelism};
 use nalgebra::DVector;
 use num_dual::{Dual2DVec64, DualNum};
 use num_traits::Float;

@@ -226,7 +226,11 @@ fn bench_case<P: Problem>(c: &mut Criterion, filter: Option<&str>, name: &str, p
     );
     group.bench_function("mixad_point_acyclic", |b| {
         b.iter(|| {
-            acyclic_plan.value_gradient_sparse_hessian_into(black_box(&x), &mut grad, &mut acyclic_values)
+            acyclic_plan.value_gradient_sparse_hessian_into(
+                black_box(&x),
+                &mut grad,
+                &mut acyclic_values,
+            )
         })
     });
     if n <= 100_000 {

@@ -90,39 +90,39 @@ macro_rules! replays_fresh {
         same_all(&g, &g_fresh, &what("fresh gradient (hessian vs gradient)"));
         let h = dense(&h);
         let mut rerecords = 0;
-        let mut rec = reverse::record(|x| $f(x), a);
+        let mut rec = mixad::record(|x| $f(x), a);
         let (rv, rg) = rec.value_and_gradient(b);
-        same(rv, v, &what("Recorded value"));
-        same_all(&rg, &g, &what("Recorded gradient"));
+        same(rv, v, &what("recording value"));
+        same_all(&rg, &g, &what("recording gradient"));
         rerecords += rec.rerecord_count();
-        let mut prepared = mixad::hessian::prepare(|x| $f(x), a, Default::default());
+        let mut prepared = mixad::record(|x| $f(x), a);
         let (pv, pg, ph) = prepared.value_gradient_hessian(b);
-        same(pv, v, &what("prepared value"));
-        same_all(&pg, &g, &what("prepared gradient"));
-        same_all(&dense(&ph), &h, &what("prepared Hessian"));
+        same(pv, v, &what("recorded value"));
+        same_all(&pg, &g, &what("recorded gradient"));
+        same_all(&dense(&ph), &h, &what("recorded Hessian"));
         rerecords += prepared.rerecord_count();
-        let mut prepared = mixad::hessian::prepare(|x| $f(x), a, Default::default());
+        let mut prepared = mixad::record(|x| $f(x), a);
         for j in 0..n {
             let e: Vec<f64> = (0..n).map(|i| (i == j) as u8 as f64).collect();
             let (hv_value, hv_grad, hv) = prepared.value_gradient_hvp(b, &e);
-            same(hv_value, v, &what("prepared HVP value"));
-            same_all(&hv_grad, &g, &what("prepared HVP gradient"));
+            same(hv_value, v, &what("recorded HVP value"));
+            same_all(&hv_grad, &g, &what("recorded HVP gradient"));
             let column: Vec<f64> = (0..n).map(|i| h[i * n + j]).collect();
-            same_all(&hv, &column, &what("prepared HVP"));
+            same_all(&hv, &column, &what("recorded HVP"));
             let (fv, _, fhv) = mixad::value_gradient_hvp(|x| $f(x), b, &e);
             same(fv, v, &what("fresh HVP value"));
             same_all(&fhv, &column, &what("fresh HVP"));
         }
         rerecords += prepared.rerecord_count();
-        let mut plan = mixad::sparse::prepare(|x| $f(x), a, Default::default());
-        let (sv, sg, sh) = plan.value_gradient_hessian(b);
+        let mut plan = mixad::record(|x| $f(x), a);
+        let (sv, sg, sh) = plan.value_gradient_sparse_hessian(b);
         same(sv, v, &what("sparse value"));
         same_all(&sg, &g, &what("sparse gradient"));
         same_all(&dense(&sh.to_dense()), &h, &what("sparse Hessian"));
         rerecords += plan.rerecord_count();
         let mut lagrangian =
-            mixad::sparse::prepare_lagrangian(|x| $f(x), |x| vec![$f(x)], a, 1, Default::default());
-        let lh = lagrangian.hessian(b, 0.5, &[2.0]);
+            mixad::record_lagrangian(|x| $f(x), |x| vec![$f(x)], a, Default::default());
+        let lh = lagrangian.lagrangian_hessian(b, 0.5, &[2.0]);
         let want: Vec<f64> = h.iter().map(|v| 2.5 * v).collect();
         same_all(&dense(&lh.to_dense()), &want, &what("Lagrangian Hessian"));
         rerecords
@@ -158,7 +158,7 @@ macro_rules! recorded_vs_fresh {
         let a: &[f64] = &$a;
         let b: &[f64] = &$b;
         let fresh = mixad::value_and_gradient(|x| $f(x), b);
-        let mut rec = reverse::record(|x| $f(x), a);
+        let mut rec = mixad::record(|x| $f(x), a);
         let replayed = rec.value_and_gradient(b);
         (fresh, replayed, rec.rerecord_count())
     }};
@@ -607,18 +607,18 @@ fn block_failure_inside_nested_derivatives_in_a_recording() {
     for (a, b) in [([1.5, 2.0], [0.5, 2.0]), ([0.5, 2.0], [1.5, 2.0])] {
         for (name, f) in [("fr", &fr as &dyn Fn(&[Var<f64>]) -> Var<f64>), ("rr", &rr)] {
             let fresh = mixad::value_and_gradient(|x| f(x), &b);
-            let mut rec = reverse::record(|x| f(x), &a);
+            let mut rec = mixad::record(|x| f(x), &a);
             let got = rec.value_and_gradient(&b);
             same(got.0, fresh.0, &format!("{name} value {a:?}->{b:?}"));
             same_all(&got.1, &fresh.1, &format!("{name} gradient {a:?}->{b:?}"));
             assert!(rec.rerecord_count() > 0, "{name} re-records");
-            // And the prepared Hessian of the nested derivative.
+            // And the recorded Hessian of the nested derivative.
             let (_, _, h) = mixad::value_gradient_hessian(|x| f(x), &b);
-            let mut p = mixad::hessian::prepare(|x| f(x), &a, Default::default());
+            let mut p = mixad::record(|x| f(x), &a);
             same_all(
                 &dense(&p.hessian(&b)),
                 &dense(&h),
-                &format!("{name} prepared Hessian"),
+                &format!("{name} recorded Hessian"),
             );
         }
     }
@@ -790,7 +790,7 @@ fn caught_rule_panic_inside_nested_forward_in_a_recording() {
         };
         for (a, b) in [([0.5, 2.0], [-0.5, 2.0]), ([-0.5, 2.0], [0.5, 2.0])] {
             let fresh = mixad::value_and_gradient(|x| f(x), &b);
-            let mut rec = reverse::record(|x| f(x), &a);
+            let mut rec = mixad::record(|x| f(x), &a);
             let got = rec.value_and_gradient(&b);
             same(got.0, fresh.0, "value");
             same_all(&got.1, &fresh.1, "gradient");
@@ -849,18 +849,21 @@ macro_rules! assert_nan_everywhere {
             &mixad::hvp(|x| $f(x), &x, &[0.0, 0.0, 1.0]),
             &format!("{what}: hvp"),
         );
-        let mut prepared = mixad::hessian::prepare(|x| $f(x), &[5.0, 6.0, 7.0], Default::default());
+        let mut prepared = mixad::record(|x| $f(x), &[5.0, 6.0, 7.0]);
         all_nan(
             &prepared.hvp(&x, &[0.0, 0.0, 0.0]),
-            &format!("{what}: prepared hvp zero dir"),
+            &format!("{what}: recorded hvp zero dir"),
         );
         all_nan(
             &prepared.hvp(&x, &[0.0, 0.0, 1.0]),
-            &format!("{what}: prepared hvp"),
+            &format!("{what}: recorded hvp"),
         );
-        let mut plan = mixad::sparse::prepare(|x| $f(x), &[5.0, 6.0, 7.0], Default::default());
-        all_nan(plan.hessian(&x).values(), &format!("{what}: sparse plan"));
-        let mut rec = reverse::record(|x| $f(x), &[5.0, 6.0, 7.0]);
+        let mut plan = mixad::record(|x| $f(x), &[5.0, 6.0, 7.0]);
+        all_nan(
+            plan.sparse_hessian(&x).values(),
+            &format!("{what}: recorded sparse Hessian"),
+        );
+        let mut rec = mixad::record(|x| $f(x), &[5.0, 6.0, 7.0]);
         all_nan(&rec.gradient(&x), &format!("{what}: recorded gradient"));
         let ff =
             forward::second_derivative(|t| $f(&[t, Dual::constant(Dual::constant(2.0)), t]), 1.0);
@@ -1115,7 +1118,7 @@ fn a_variable_memoised_across_re_recordings_is_refused() {
             c - x[1]
         }
     };
-    let mut rec = reverse::record(f, &[1.0, 2.0]);
+    let mut rec = mixad::record(f, &[1.0, 2.0]);
     // Same branch: replayed, f not called.
     assert_eq!(rec.gradient(&[3.0, 2.0]), vec![12.0, 9.0]);
     // Branch flips: f is called again and meets the stale c.

@@ -17,8 +17,7 @@ use argmin::solver::trustregion::{CauchyPoint, Dogleg, Steihaug, TrustRegion};
 use argmin_math::{ArgminDot, ArgminInv};
 use common::{assert_close, rosenbrock};
 use mixad::argmin::{AutoDiff, DenseHessian, GenericCost, NonFinite, Quantity};
-use mixad::hessian::HessianOptions;
-use mixad::Scalar;
+use mixad::{Options, Parallelism, Scalar};
 use num_traits::Float;
 
 /// Extended Rosenbrock as a generic cost.
@@ -86,12 +85,13 @@ fn cost_and_gradient_match_direct_apis_and_analytic() {
 #[test]
 fn hessian_one_shot_and_prepared_match_direct_api_and_analytic() {
     let one_shot = AutoDiff::new(Rosen);
-    let prepared = AutoDiff::prepared(Rosen, HessianOptions::default());
-    let serial_chunk1 = AutoDiff::prepared(
+    let prepared = AutoDiff::prepared(Rosen, Options::default());
+    let serial_lane1 = AutoDiff::prepared(
         Rosen,
-        HessianOptions {
-            chunk: Some(1),
-            threads: Some(1),
+        Options {
+            lanes: Some(1),
+            parallelism: Parallelism::Serial,
+            ..Options::default()
         },
     );
     for x in points() {
@@ -104,7 +104,7 @@ fn hessian_one_shot_and_prepared_match_direct_api_and_analytic() {
         for (name, p) in [
             ("one-shot", &one_shot),
             ("prepared", &prepared),
-            ("chunk 1", &serial_chunk1),
+            ("1 lane, serial", &serial_lane1),
         ] {
             let h = p.hessian(&x).unwrap();
             assert_eq!(h, direct, "{name}: same as mixad::hessian");
@@ -136,7 +136,7 @@ fn prepared_hessian_is_replayed_and_rerecorded_on_a_branch_flip() {
         }
     }
     let want = |x: &[f64]| vec![vec![6.0 * x[0].abs(), 1.0], vec![1.0, 0.0]];
-    let problem = AutoDiff::prepared(Branchy, HessianOptions::default());
+    let problem = AutoDiff::prepared(Branchy, Options::default());
     for x in [[1.0, 2.0], [2.0, -1.0], [0.5, 0.0]] {
         assert_eq!(problem.hessian(&x.to_vec()).unwrap(), want(&x));
     }
@@ -242,7 +242,7 @@ fn non_finite_values_are_argmin_errors_that_say_what_and_where() {
 
     for p in [
         AutoDiff::new(Log),
-        AutoDiff::prepared(Log, HessianOptions::default()),
+        AutoDiff::prepared(Log, Options::default()),
     ] {
         let e = non_finite(p.hessian(&vec![0.0, 2.0]).unwrap_err());
         assert_eq!(
@@ -289,7 +289,7 @@ fn plus_infinity_cost_is_passed_on_and_long_points_are_elided() {
 fn empty_parameters_are_an_invalid_parameter_error() {
     for p in [
         AutoDiff::new(Rosen),
-        AutoDiff::prepared(Rosen, HessianOptions::default()),
+        AutoDiff::prepared(Rosen, Options::default()),
     ] {
         for e in [
             p.gradient(&vec![]).unwrap_err(),
@@ -321,7 +321,7 @@ fn prepared_hessian_recovers_after_a_panic_in_the_cost() {
         }
     }
     let want = |x: &[f64]| vec![vec![2.0 * x[1], 2.0 * x[0]], vec![2.0 * x[0], 0.0]];
-    let problem = AutoDiff::prepared(Fragile, HessianOptions::default());
+    let problem = AutoDiff::prepared(Fragile, Options::default());
     assert_eq!(problem.hessian(&vec![2.0, 3.0]).unwrap(), want(&[2.0, 3.0]));
     let panicked = catch_unwind(AssertUnwindSafe(|| problem.hessian(&vec![11.0, 1.0])));
     assert!(
@@ -338,7 +338,7 @@ fn prepared_hessian_recovers_after_a_panic_in_the_cost() {
 fn adapter_is_send_and_sync() {
     fn check<T: Send + Sync>(_: &T) {}
     check(&AutoDiff::new(Rosen));
-    check(&AutoDiff::prepared(Rosen, HessianOptions::default()));
+    check(&AutoDiff::prepared(Rosen, Options::default()));
 }
 
 fn assert_at_minimum(x: &[f64], tol: f64, what: &str) {
@@ -351,7 +351,7 @@ fn assert_at_minimum(x: &[f64], tol: f64, what: &str) {
 fn newton_with_an_invertible_hessian_solves_rosenbrock() {
     for problem in [
         AutoDiff::new(Rosen).invertible(),
-        AutoDiff::prepared(Rosen, HessianOptions::default()).invertible(),
+        AutoDiff::prepared(Rosen, Options::default()).invertible(),
     ] {
         let res = Executor::new(problem, Newton::<f64>::new())
             .configure(|s| s.param(vec![-1.2, 1.0]).max_iters(10))
@@ -456,7 +456,7 @@ fn trust_region_steihaug_solves_extended_rosenbrock_with_a_prepared_hessian() {
     // (−1, 1, 1, …); this start leads to the global one.
     let x0: Vec<f64> = (0..n).map(|i| 0.5 + 0.1 * (i % 3) as f64).collect();
     let solver = TrustRegion::new(Steihaug::new().with_max_iters(2 * n as u64));
-    let res = Executor::new(AutoDiff::prepared(Rosen, HessianOptions::default()), solver)
+    let res = Executor::new(AutoDiff::prepared(Rosen, Options::default()), solver)
         .configure(|s| s.param(x0).max_iters(500).target_cost(1e-20))
         .run()
         .unwrap();

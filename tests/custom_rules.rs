@@ -10,7 +10,7 @@ use common::assert_close;
 use mixad::forward::{self, Dual};
 use mixad::reverse::{self, Var};
 use mixad::rules::{CustomRule, GenericGradient, GenericPullback};
-use mixad::{check, hessian, Scalar};
+use mixad::{check, Scalar};
 use num_traits::Float;
 
 extern "C" {
@@ -100,7 +100,7 @@ fn erf_rule_in_every_first_and_second_order_mode() {
         1e-14,
         "reverse gradient",
     );
-    let mut rec = reverse::record(f, &[0.1, 0.2]);
+    let mut rec = mixad::record(f, &[0.1, 0.2]);
     let (value, g) = rec.value_and_gradient(&p);
     assert!((value - (c_erf(xy) + p[1])).abs() < 1e-15);
     assert_close(&g, &want_grad, 1e-14, "replayed gradient");
@@ -108,12 +108,13 @@ fn erf_rule_in_every_first_and_second_order_mode() {
     let h = mixad::hessian(f, &p);
     let dense: Vec<f64> = (0..4).map(|k| h[(k / 2, k % 2)]).collect();
     assert_close(&dense, &want_hess, 1e-14, "dense Hessian");
-    let serial = hessian::prepare(
+    let serial = mixad::record_with(
         f,
         &p,
-        hessian::HessianOptions {
-            threads: Some(1),
-            chunk: Some(1),
+        mixad::Options {
+            parallelism: mixad::Parallelism::Serial,
+            lanes: Some(1),
+            ..Default::default()
         },
     )
     .hessian(&p);
@@ -212,7 +213,7 @@ fn first_order_rule_works_for_gradients_and_refuses_second_order_by_name() {
         vec![12.0]
     );
     assert_eq!(forward::derivative(|t| rule.call1(t), 5.0), 3.0);
-    let mut rec = reverse::record(|v| rule.call1(v[0] * v[1]), &[1.0, 1.0]);
+    let mut rec = mixad::record(|v| rule.call1(v[0] * v[1]), &[1.0, 1.0]);
     assert_eq!(rec.value_and_gradient(&[2.0, 4.0]).1, vec![12.0, 6.0]);
 
     // Dense Hessian: refused before any sweep, naming the API.
@@ -333,7 +334,7 @@ fn constant_operands_and_branches_replay_correctly() {
             r + v[1]
         }
     };
-    let mut rec = reverse::record(f, &[2.5, 2.0]);
+    let mut rec = mixad::record(f, &[2.5, 2.0]);
     // Replay in the same branch.
     let (y, g) = rec.value_and_gradient(&[2.0, 3.0]);
     let r = 2.0f64.hypot(4.0);
@@ -347,7 +348,7 @@ fn constant_operands_and_branches_replay_correctly() {
     assert_close(&g, &[3.0 * 4.0 / r, r], 1e-14, "flipped branch");
     assert_eq!(rec.rerecord_count(), 1);
     // Hessian replay with the constant operand.
-    let mut prepared = hessian::prepare(f, &[2.0, 3.0], Default::default());
+    let mut prepared = mixad::record(f, &[2.0, 3.0]);
     let h = prepared.hessian(&[2.0, 3.0]);
     let r = 2.0f64.hypot(4.0);
     assert!((h[(0, 0)] - 16.0 / (r * r * r)).abs() < 1e-15);
@@ -594,7 +595,7 @@ fn recording_of_a_derivative_through_a_rule_replays_at_the_higher_level() {
             a * erf1(ab) + a * a * b * erf2(ab),
         ]
     };
-    let mut rec = reverse::record(f, &[0.2, 0.9]);
+    let mut rec = mixad::record(f, &[0.2, 0.9]);
     for p in [[0.5, 1.3], [-0.7, 0.4]] {
         let (_, g) = rec.value_and_gradient(&p);
         assert_close(&g, &want(p[0], p[1]), 1e-14, "replayed level-1 call");

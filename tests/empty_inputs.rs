@@ -1,17 +1,18 @@
 //! Functions of no inputs (an empty `x`) in every API: the value is `f()`, evaluated (a
 //! function of no inputs still has a value); the derivatives are empty (an empty gradient
-//! or product, a `0 × 0` Hessian, an empty sparse pattern); and prepared objects work at the
-//! empty point, again and again.
+//! or product, a `0 × 0` Hessian, an empty sparse pattern); and a `mixad::Recording` works
+//! at the empty point, again and again, through every operator.
 
 mod common;
 
 use common::k;
 use faer::Mat;
 use mixad::forward;
-use mixad::hessian::{self, HessianOptions};
 use mixad::reverse::{self, Var};
-use mixad::sparse::{self, ColouringKind, SparseHessian, SparseOptions};
+use mixad::sparse::{self, ColouringKind, SparseHessian};
+use mixad::{Options, Parallelism};
 use num_traits::Float;
+use std::num::NonZeroUsize;
 
 const EMPTY: &[f64] = &[];
 
@@ -67,10 +68,30 @@ fn reverse_mode_apis_give_the_value_and_empty_derivatives() {
     let (y, pb) = reverse::pullback(g, EMPTY);
     assert_eq!(y, vec![2.0 * f0(), -1.0]);
     assert_eq!(pb.apply(&[1.0, 1.0]), none());
-    let mut rec = reverse::record(f, EMPTY);
+    let mut rec = mixad::record(f, EMPTY);
+    assert_eq!((rec.input_count(), rec.output_count()), (0, 1));
     for _ in 0..3 {
         assert_eq!(rec.value_and_gradient(EMPTY), (f0(), none()));
         assert_eq!(rec.try_value_and_gradient(EMPTY), Ok((f0(), none())));
+        assert_eq!(rec.value(EMPTY), f0());
+        assert_eq!(rec.value_and_gradient_into(EMPTY, &mut []), f0());
+    }
+    assert_eq!(rec.rerecord_count(), 0);
+}
+
+#[test]
+fn a_vector_recording_works_at_the_empty_point_repeatedly() {
+    let mut rec = mixad::record(g, EMPTY);
+    assert_eq!((rec.input_count(), rec.output_count()), (0, 2));
+    let y = vec![2.0 * f0(), -1.0];
+    for _ in 0..3 {
+        assert_eq!(rec.values(EMPTY), y);
+        let (values, j) = rec.values_and_jacobian(EMPTY);
+        assert_eq!(values, y);
+        assert_eq!((j.nrows(), j.ncols()), (2, 0));
+        let j = rec.jacobian(EMPTY);
+        assert_eq!((j.nrows(), j.ncols()), (2, 0));
+        assert_eq!(rec.vjp(EMPTY, &[1.0, 2.0]), none());
     }
     assert_eq!(rec.rerecord_count(), 0);
 }
@@ -102,20 +123,22 @@ fn dense_hessians_are_0x0() {
 }
 
 #[test]
-fn a_prepared_hessian_works_at_the_empty_point_repeatedly() {
+fn a_recorded_hessian_works_at_the_empty_point_repeatedly() {
     let options = [
-        HessianOptions::default(),
-        HessianOptions {
-            chunk: Some(1),
-            threads: Some(1),
+        Options::default(),
+        Options {
+            lanes: Some(1),
+            parallelism: Parallelism::Serial,
+            ..Options::default()
         },
-        HessianOptions {
-            chunk: Some(16),
-            threads: Some(2),
+        Options {
+            lanes: Some(16),
+            parallelism: Parallelism::Threads(NonZeroUsize::new(2).unwrap()),
+            ..Options::default()
         },
     ];
     for options in options {
-        let mut p = hessian::prepare(f, EMPTY, options);
+        let mut p = mixad::record_with(f, EMPTY, options);
         for _ in 0..3 {
             let (v, grad, h) = p.value_gradient_hessian(EMPTY);
             assert_eq!((v, grad), (f0(), none()));
@@ -123,21 +146,25 @@ fn a_prepared_hessian_works_at_the_empty_point_repeatedly() {
             assert_0x0(&p.hessian(EMPTY));
             assert_eq!(p.hvp(EMPTY, EMPTY), none());
             assert_eq!(p.value_gradient_hvp(EMPTY, EMPTY), (f0(), none(), none()));
-            assert_eq!(p.value_gradient_hessian_into(EMPTY, &mut [], &mut []), f0());
+            let mut h = Mat::zeros(0, 0);
+            assert_eq!(
+                p.value_gradient_hessian_into(EMPTY, &mut [], h.as_mut()),
+                f0()
+            );
             assert_eq!(
                 p.value_gradient_hvp_into(EMPTY, EMPTY, &mut [], &mut []),
                 f0()
             );
-            assert_eq!(p.value_gradient_into(EMPTY, &mut []), f0());
+            assert_eq!(p.value_and_gradient_into(EMPTY, &mut []), f0());
         }
         assert_eq!(p.rerecord_count(), 0);
     }
 }
 
 #[test]
-#[should_panic(expected = "hessian: recorded with 0 inputs, called with 1")]
-fn a_hessian_prepared_at_the_empty_point_rejects_a_longer_point() {
-    hessian::prepare(f, EMPTY, HessianOptions::default()).hessian(&[1.0]);
+#[should_panic(expected = "hessian: the function was recorded with 0 inputs, called with 1")]
+fn a_hessian_recorded_at_the_empty_point_rejects_a_longer_point() {
+    mixad::record(f, EMPTY).hessian(&[1.0]);
 }
 
 #[test]
@@ -145,41 +172,51 @@ fn sparse_hessians_are_empty() {
     assert_empty_sparse(&mixad::sparse_hessian(f, EMPTY));
 }
 
+/// A sparse Hessian buffer holding stale entries (2 of them), to be overwritten.
+fn stale_sparse() -> SparseHessian {
+    let h = mixad::sparse_hessian(|x| x[0] * x[1] + x[0] * x[0], &[1.0, 2.0]);
+    assert_eq!(h.nnz(), 2);
+    h
+}
+
 #[test]
-fn a_prepared_sparse_hessian_works_at_the_empty_point_repeatedly() {
+fn a_recorded_sparse_hessian_works_at_the_empty_point_repeatedly() {
     let options = [
-        SparseOptions::default(),
-        SparseOptions {
+        Options::default(),
+        Options {
             colouring: ColouringKind::Acyclic,
             ..Default::default()
         },
-        SparseOptions {
+        Options {
             lanes: Some(16),
-            threads: Some(2),
+            parallelism: Parallelism::Threads(NonZeroUsize::new(2).unwrap()),
             ..Default::default()
         },
     ];
     for options in options {
-        let mut plan = sparse::prepare(f, EMPTY, options);
-        assert_eq!((plan.colour_count(), plan.sweep_count()), (0, 0));
-        assert_eq!((plan.pattern().dim(), plan.pattern().nnz()), (0, 0));
+        let mut plan = mixad::record_with(f, EMPTY, options);
+        // (The sweep count is no longer observable: with no colours there are no sweeps.)
+        assert_eq!(plan.colour_count(), 0);
+        let pattern = plan.sparsity_pattern();
+        assert_eq!((pattern.dim(), pattern.nnz()), (0, 0));
         for _ in 0..3 {
-            let (v, grad, h) = plan.value_gradient_hessian(EMPTY);
+            let (v, grad, h) = plan.value_gradient_sparse_hessian(EMPTY);
             assert_eq!((v, grad), (f0(), none()));
             assert_empty_sparse(&h);
-            assert_empty_sparse(&plan.hessian(EMPTY));
-            let mut values = vec![1.0; 3];
-            let v = plan.value_gradient_hessian_into(EMPTY, &mut [], &mut values);
-            assert_eq!((v, values), (f0(), none()));
+            assert_empty_sparse(&plan.sparse_hessian(EMPTY));
+            let mut h = stale_sparse();
+            let v = plan.value_gradient_sparse_hessian_into(EMPTY, &mut [], &mut h);
+            assert_eq!(v, f0());
+            assert_empty_sparse(&h);
         }
         assert_eq!((plan.detection_count(), plan.rerecord_count()), (1, 0));
     }
 }
 
 #[test]
-#[should_panic(expected = "sparse_hessian: recorded with 0 inputs, called with 2")]
-fn a_sparse_hessian_prepared_at_the_empty_point_rejects_a_longer_point() {
-    sparse::prepare(f, EMPTY, Default::default()).hessian(&[1.0, 2.0]);
+#[should_panic(expected = "sparse_hessian: the function was recorded with 0 inputs, called with 2")]
+fn a_sparse_hessian_recorded_at_the_empty_point_rejects_a_longer_point() {
+    mixad::record(f, EMPTY).sparse_hessian(&[1.0, 2.0]);
 }
 
 #[test]
@@ -192,12 +229,17 @@ fn lagrangian_hessians_of_no_variables_are_empty() {
         1.0,
         &[],
     ));
-    let mut plan = sparse::prepare_lagrangian(f, g, EMPTY, 2, Default::default());
-    assert_eq!((plan.colour_count(), plan.pattern().nnz()), (0, 0));
+    let mut plan = mixad::record_lagrangian(f, g, EMPTY, Default::default());
+    assert_eq!((plan.colour_count(), plan.sparsity_pattern().nnz()), (0, 0));
     for (sigma, lambda) in [(1.0, [1.0, 1.0]), (0.5, [-2.0, 3.0]), (0.0, [0.0, 0.0])] {
-        assert_empty_sparse(&plan.hessian(EMPTY, sigma, &lambda));
-        let mut values = vec![1.0; 2];
-        plan.values_into(EMPTY, sigma, &lambda, &mut values);
-        assert_eq!(values, none());
+        assert_empty_sparse(&plan.lagrangian_hessian(EMPTY, sigma, &lambda));
+        let mut h = stale_sparse();
+        let value = plan.lagrangian_hessian_into(EMPTY, sigma, &lambda, &mut h);
+        assert_empty_sparse(&h);
+        let want = sigma * f0() + lambda[0] * (2.0 * f0()) - lambda[1];
+        assert!(
+            (value - want).abs() <= 1e-14 * want.abs().max(1.0),
+            "{value} vs {want}"
+        );
     }
 }

@@ -2,17 +2,18 @@
 //! functions written once, generic over `num_traits::Float`, checked against hand-derived
 //! Hessians and against central finite differences of the reverse-mode gradient of the
 //! very same code. Also: exact symmetry, agreement between every entry point (one-shot,
-//! prepared, HVP, every chunk size and thread count), branches re-recorded at new points,
-//! and the panics promised for misuse.
+//! a `mixad::Recording`, HVP, every lane count and parallelism), branches re-recorded at
+//! new points, and the panics promised for misuse.
 
 mod common;
 
 use common::{k, mlp_loss, random_vec, rng};
 use faer::Mat;
 use mixad::forward::Dual;
-use mixad::hessian::{self, HessianOptions};
 use mixad::reverse::{self, Var};
+use mixad::{Options, Parallelism};
 use num_traits::Float;
+use std::num::NonZeroUsize;
 
 // ---------------------------------------------------------------------------------------
 // Helpers
@@ -515,7 +516,7 @@ fn hessian_of_a_function_that_takes_a_gradient_inside() {
         (grad[0] * grad[0] + grad[1] * grad[1]) * 0.5
     };
     let p = GradientNorm;
-    let mut prepared = hessian::prepare(f, &p.points()[0], HessianOptions::default());
+    let mut prepared = mixad::record(f, &p.points()[0]);
     for x in p.points() {
         let exact = p.analytic(&x);
         assert_mat_close(&mixad::hessian(f, &x), &exact, 1e-13, "one-shot");
@@ -547,32 +548,42 @@ fn linear_and_constant_functions_have_zero_hessians() {
 }
 
 // ---------------------------------------------------------------------------------------
-// Chunk sizes and threads
+// Lane counts and parallelism
 // ---------------------------------------------------------------------------------------
 
 #[test]
-fn every_chunk_size_and_thread_count_gives_the_same_hessian() {
+fn every_lane_count_and_parallelism_gives_the_same_hessian() {
     for n in [1usize, 5, 17, 40] {
         let p = LogNormSin { n };
         let x = random_vec(20 + n as u64, n);
         let exact = p.analytic(&x);
-        let reference = hessian::prepare(
+        let reference = mixad::record_with(
             |z| p.f(z),
             &x,
-            HessianOptions {
-                chunk: Some(1),
-                threads: Some(1),
+            Options {
+                lanes: Some(1),
+                parallelism: Parallelism::Serial,
+                ..Options::default()
             },
         )
         .hessian(&x);
-        assert_mat_close(&reference, &exact, 1e-12, "chunk 1, serial vs analytic");
-        let chunks = (1..=16).map(Some).chain([None]);
-        for chunk in chunks {
-            for threads in [Some(1), Some(2), None] {
-                let options = HessianOptions { chunk, threads };
-                let mut prepared = hessian::prepare(|z| p.f(z), &x, options);
-                if let Some(c) = chunk {
-                    assert_eq!(prepared.chunk(), c);
+        assert_mat_close(&reference, &exact, 1e-12, "1 lane, serial vs analytic");
+        let lane_counts = [1, 2, 4, 8, 16].map(Some).into_iter().chain([None]);
+        for lanes in lane_counts {
+            for parallelism in [
+                Parallelism::Serial,
+                threads(1),
+                threads(2),
+                Parallelism::Auto,
+            ] {
+                let options = Options {
+                    lanes,
+                    parallelism,
+                    ..Options::default()
+                };
+                let mut prepared = mixad::record_with(|z| p.f(z), &x, options);
+                if let Some(l) = lanes {
+                    assert_eq!(prepared.hessian_lanes(), l);
                 }
                 let what = format!("n = {n}, {options:?}");
                 let h = prepared.hessian(&x);
@@ -588,12 +599,12 @@ fn every_chunk_size_and_thread_count_gives_the_same_hessian() {
 }
 
 #[test]
-fn prepared_with_global_pool_used_inside_a_larger_pool() {
-    // Per-thread buffers are sized for the pool seen at `prepare`; the sweeps may later
-    // run on a pool with more threads.
+fn recording_with_global_pool_used_inside_a_larger_pool() {
+    // Per-thread buffers are sized for the pool seen when the Hessian is first asked for;
+    // the sweeps may later run on a pool with more threads.
     let p = LogNormSin { n: 40 };
     let x = random_vec(30, 40);
-    let mut prepared = hessian::prepare(|z| p.f(z), &x, HessianOptions::default());
+    let mut prepared = mixad::record(|z| p.f(z), &x);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(5)
         .build()
@@ -603,13 +614,18 @@ fn prepared_with_global_pool_used_inside_a_larger_pool() {
 }
 
 // ---------------------------------------------------------------------------------------
-// Prepared form: new points, branches
+// A recording: new points, branches
 // ---------------------------------------------------------------------------------------
 
-/// The prepared form at new points equals the one-shot APIs there.
-fn check_prepared<P: Problem>(p: &P, options: HessianOptions) {
+/// `Parallelism::Threads(t)`.
+fn threads(t: usize) -> Parallelism {
+    Parallelism::Threads(NonZeroUsize::new(t).unwrap())
+}
+
+/// A recording at new points equals the one-shot APIs there.
+fn check_prepared<P: Problem>(p: &P, options: Options) {
     let points = p.points();
-    let mut prepared = hessian::prepare(|z| p.f(z), &points[0], options);
+    let mut prepared = mixad::record_with(|z| p.f(z), &points[0], options);
     let n = points[0].len();
     for (s, x) in points.iter().enumerate() {
         let x: Vec<f64> = x.iter().map(|a| a * (1.0 + 0.1 * s as f64)).collect();
@@ -620,14 +636,22 @@ fn check_prepared<P: Problem>(p: &P, options: HessianOptions) {
         assert_mat_close(&prepared_out.2, &one_shot.2, 1e-14, "Hessian vs one-shot");
         assert_mat_close(&prepared.hessian(&x), &p.analytic(&x), 1e-12, "vs analytic");
 
-        // The `_into` form writes the same numbers, column-major.
+        // The `_into` form writes the same numbers into a caller's matrix.
         let mut grad = vec![f64::NAN; n];
-        let mut cols = vec![f64::NAN; n * n];
-        let value = prepared.value_gradient_hessian_into(&x, &mut grad, &mut cols);
+        let mut hess = Mat::from_fn(n, n, |_, _| f64::NAN);
+        let value = prepared.value_gradient_hessian_into(&x, &mut grad, hess.as_mut());
         assert_eq!(value.to_bits(), one_shot.0.to_bits());
         assert_eq!(grad, one_shot.1);
-        let from_cols = Mat::from_fn(n, n, |i, j| cols[j * n + i]);
-        assert_mat_identical(&from_cols, &prepared_out.2, "value_gradient_hessian_into");
+        assert_mat_identical(&hess, &prepared_out.2, "value_gradient_hessian_into");
+        // So does the gradient alone.
+        let mut grad = vec![f64::NAN; n];
+        let value = prepared.value_and_gradient_into(&x, &mut grad);
+        assert_eq!(
+            value.to_bits(),
+            one_shot.0.to_bits(),
+            "value_and_gradient_into"
+        );
+        assert_eq!(grad, one_shot.1, "value_and_gradient_into");
 
         // HVPs.
         let v = random_vec(40 + s as u64, n);
@@ -646,16 +670,18 @@ fn check_prepared<P: Problem>(p: &P, options: HessianOptions) {
 }
 
 #[test]
-fn prepared_equals_one_shot_at_new_points() {
-    let serial = HessianOptions {
-        chunk: None,
-        threads: Some(1),
+fn recording_equals_one_shot_at_new_points() {
+    let serial = Options {
+        parallelism: Parallelism::Serial,
+        ..Options::default()
     };
-    let odd = HessianOptions {
-        chunk: Some(3),
-        threads: Some(2),
+    // Fewer lanes than columns, on two threads (was an odd chunk of 3).
+    let four_lanes = Options {
+        lanes: Some(4),
+        parallelism: threads(2),
+        ..Options::default()
     };
-    for options in [HessianOptions::default(), serial, odd] {
+    for options in [Options::default(), serial, four_lanes] {
         check_prepared(&ExtendedRosenbrock { n: 6 }, options);
         check_prepared(&Logistic::new(12, 4), options);
         check_prepared(&Mlp::new(2, 3, 5), options);
@@ -693,7 +719,7 @@ fn assert_differs(a: &Mat<f64>, b: &Mat<f64>) {
 }
 
 #[test]
-fn prepared_follows_an_if_branch_at_new_points() {
+fn recording_follows_an_if_branch_at_new_points() {
     let points: [([f64; 2], bool, usize); 6] = [
         // (point, branch taken, rerecord count after evaluating there)
         ([1.5, -0.5], true, 0),
@@ -704,13 +730,14 @@ fn prepared_follows_an_if_branch_at_new_points() {
         ([-0.3, -1.7], false, 3),
     ];
     for options in [
-        HessianOptions::default(),
-        HessianOptions {
-            chunk: Some(1),
-            threads: Some(2),
+        Options::default(),
+        Options {
+            lanes: Some(1),
+            parallelism: threads(2),
+            ..Options::default()
         },
     ] {
-        let mut prepared = hessian::prepare(branchy, &[1.0, 1.0], options);
+        let mut prepared = mixad::record_with(branchy, &[1.0, 1.0], options);
         for (x, positive, rerecords) in points {
             let want = branchy_hessian(&x, positive);
             assert_differs(&want, &branchy_hessian(&x, !positive));
@@ -762,7 +789,7 @@ fn looped_hessian(x: &[f64], trips: i32) -> Mat<f64> {
 }
 
 #[test]
-fn prepared_follows_a_data_dependent_while_loop() {
+fn recording_follows_a_data_dependent_while_loop() {
     // (point, trip count, rerecord count after evaluating there)
     let points: [([f64; 2], i32, usize); 6] = [
         ([1.0, 3.0], 5, 0),
@@ -772,7 +799,7 @@ fn prepared_follows_a_data_dependent_while_loop() {
         ([1.0, 3.2], 4, 2),
         ([1.0, 12.0], 2, 3),
     ];
-    let mut prepared = hessian::prepare(looped, &[1.0, 3.0], HessianOptions::default());
+    let mut prepared = mixad::record(looped, &[1.0, 3.0]);
     for (x, trips, rerecords) in points {
         assert_eq!(trip_count(&x), trips, "test data");
         let want = looped_hessian(&x, trips);
@@ -787,14 +814,14 @@ fn prepared_follows_a_data_dependent_while_loop() {
 }
 
 #[test]
-fn prepared_rerecords_when_a_value_read_as_a_plain_number_changes() {
+fn recording_rerecords_when_a_value_read_as_a_plain_number_changes() {
     // `to_f64` turns x₀ into a constant of the recording: a replay at another x₀ would
     // use the stale constant, so the conversion must act as a guard.
     fn f<T: Float>(x: &[T]) -> T {
         let c = x[0].to_f64().unwrap();
         x[1] * x[1] * k::<T>(c) + x[0] * x[0]
     }
-    let mut prepared = hessian::prepare(f, &[1.0, 1.0], HessianOptions::default());
+    let mut prepared = mixad::record(f, &[1.0, 1.0]);
     for (i, c) in [2.0, -3.0, 0.5].into_iter().enumerate() {
         let h = prepared.hessian(&[c, 0.7]);
         let want = Mat::from_fn(2, 2, |i, j| match (i, j) {
@@ -829,71 +856,85 @@ fn value_gradient_hvp_with_a_shorter_direction_panics() {
     let _ = mixad::value_gradient_hvp(product, &[1.0, 2.0], &[1.0]);
 }
 
-fn prepare_with(chunk: Option<usize>, threads: Option<usize>) {
-    let options = HessianOptions { chunk, threads };
-    let _ = hessian::prepare(product, &[1.0, 2.0], options);
+fn record_with_lanes(lanes: Option<usize>, parallelism: Parallelism) {
+    let options = Options {
+        lanes,
+        parallelism,
+        ..Options::default()
+    };
+    let _ = mixad::record_with(product, &[1.0, 2.0], options);
 }
 
 #[test]
-#[should_panic(expected = "hessian: chunk size 0 is outside 1..=16")]
-fn chunk_zero_panics() {
-    prepare_with(Some(0), None);
+#[should_panic(expected = "mixad::record: lanes must be 1, 2, 4, 8 or 16, not 0")]
+fn zero_lanes_panics() {
+    record_with_lanes(Some(0), Parallelism::Auto);
 }
 
 #[test]
-#[should_panic(expected = "hessian: chunk size 17 is outside 1..=16")]
-fn chunk_seventeen_panics() {
-    prepare_with(Some(17), Some(1));
+#[should_panic(expected = "mixad::record: lanes must be 1, 2, 4, 8 or 16, not 17")]
+fn seventeen_lanes_panics() {
+    record_with_lanes(Some(17), Parallelism::Serial);
 }
 
 #[test]
-#[should_panic(expected = "hessian: threads must be at least 1")]
-fn zero_threads_panics() {
-    prepare_with(None, Some(0));
+#[should_panic(expected = "mixad::record: lanes must be 1, 2, 4, 8 or 16, not 3")]
+fn three_lanes_panics() {
+    // A chunk of 3 columns was allowed before lanes became 1, 2, 4, 8 or 16.
+    record_with_lanes(Some(3), Parallelism::Auto);
 }
 
-fn prepared_product() -> hessian::PreparedHessian<impl FnMut(&[Var<f64>]) -> Var<f64>> {
-    hessian::prepare(product, &[1.0, 2.0], HessianOptions::default())
+// Zero threads can no longer be asked for: `Parallelism::Threads` holds a `NonZeroUsize`.
+
+fn prepared_product() -> mixad::Recording<impl FnMut(&[Var<f64>]) -> Var<f64>> {
+    mixad::record(product, &[1.0, 2.0])
 }
 
 #[test]
-#[should_panic(expected = "hessian: recorded with 2 inputs, called with 3")]
-fn prepared_hessian_with_a_longer_point_panics() {
+#[should_panic(expected = "hessian: the function was recorded with 2 inputs, called with 3")]
+fn recorded_hessian_with_a_longer_point_panics() {
     let _ = prepared_product().hessian(&[1.0, 2.0, 3.0]);
 }
 
 #[test]
-#[should_panic(expected = "hessian: recorded with 2 inputs, called with 1")]
-fn prepared_value_gradient_hessian_with_a_shorter_point_panics() {
+#[should_panic(expected = "hessian: the function was recorded with 2 inputs, called with 1")]
+fn recorded_value_gradient_hessian_with_a_shorter_point_panics() {
     let _ = prepared_product().value_gradient_hessian(&[1.0]);
 }
 
 #[test]
-#[should_panic(expected = "hvp: recorded with 2 inputs, called with 3")]
-fn prepared_hvp_with_a_longer_point_panics() {
+#[should_panic(expected = "hvp: the function was recorded with 2 inputs, called with 3")]
+fn recorded_hvp_with_a_longer_point_panics() {
     let _ = prepared_product().hvp(&[1.0, 2.0, 3.0], &[1.0, 0.0, 0.0]);
 }
 
 #[test]
 #[should_panic(expected = "hvp: x has 2 entries but the direction v has 3")]
-fn prepared_hvp_with_a_longer_direction_panics() {
+fn recorded_hvp_with_a_longer_direction_panics() {
     let _ = prepared_product().value_gradient_hvp(&[1.0, 2.0], &[1.0, 0.0, 0.0]);
 }
 
 #[test]
-#[should_panic(expected = "hessian: Hessian buffer has 3 entries, expected 4")]
-fn prepared_into_with_a_short_hessian_buffer_panics() {
+#[should_panic(expected = "hessian: the Hessian buffer is 2 × 1, expected 2 × 2")]
+fn recorded_into_with_a_narrow_hessian_buffer_panics() {
     let mut grad = [0.0; 2];
-    let mut cols = [0.0; 3];
-    prepared_product().value_gradient_hessian_into(&[1.0, 2.0], &mut grad, &mut cols);
+    let mut hess = Mat::zeros(2, 1);
+    prepared_product().value_gradient_hessian_into(&[1.0, 2.0], &mut grad, hess.as_mut());
 }
 
 #[test]
-#[should_panic(expected = "hessian: gradient buffer has 1 entries, expected 2")]
-fn prepared_into_with_a_short_gradient_buffer_panics() {
+#[should_panic(expected = "hessian: the gradient buffer has 1 entries, expected 2")]
+fn recorded_into_with_a_short_gradient_buffer_panics() {
     let mut grad = [0.0; 1];
-    let mut cols = [0.0; 4];
-    prepared_product().value_gradient_hessian_into(&[1.0, 2.0], &mut grad, &mut cols);
+    let mut hess = Mat::zeros(2, 2);
+    prepared_product().value_gradient_hessian_into(&[1.0, 2.0], &mut grad, hess.as_mut());
+}
+
+#[test]
+#[should_panic(expected = "gradient: the gradient buffer has 3 entries, expected 2")]
+fn recorded_gradient_into_with_a_long_buffer_panics() {
+    let mut grad = [0.0; 3];
+    prepared_product().value_and_gradient_into(&[1.0, 2.0], &mut grad);
 }
 
 #[test]

@@ -204,7 +204,7 @@ fn check_case<C: Case>(name: &str) {
     let report = check::check_gradient(|v| C::block(v), x);
     assert!(report.passed(), "{name}: {report}");
     let x2: Vec<f64> = x.iter().map(|v| v * 0.9 + 0.01).collect();
-    let mut rec = reverse::record(|v| C::block(v), x);
+    let mut rec = mixad::record(|v| C::block(v), x);
     let (_, g2) = rec.value_and_gradient(&x2);
     assert_close(&g2, &mixad::gradient(|v| C::reference(v), &x2), tol, name);
     // Second order: dense Hessian (replayed blocks at DualVec), HVP (blocks on a dual tape),
@@ -373,7 +373,7 @@ fn a_factorisation_failing_at_a_replay_point_re_records_and_the_function_sees_it
         let a = DMatrix::from_row_slice(2, 2, &[one, v[0], v[0], one]);
         linalg::log_det_spd(&a).unwrap_or(Var::constant(0.0)) * v[1]
     };
-    let mut rec = reverse::record(f, &[0.5, 1.0]);
+    let mut rec = mixad::record(f, &[0.5, 1.0]);
     let (y, g) = rec.value_and_gradient(&[0.2, 2.0]);
     assert!((y - 2.0 * (1.0 - 0.04f64).ln()).abs() < 1e-15);
     assert!((g[0] - 2.0 * (-2.0 * 0.2 / (1.0 - 0.04))).abs() < 1e-14);
@@ -525,7 +525,7 @@ fn assert_rel(got: &[f64], want: &[f64], tol: f64, what: &str) {
 
 const NORM_TOL: f64 = 1e-13;
 
-/// The norm at `x` in every mode, recordings and prepared Hessians made at `elsewhere` (a
+/// The norm at `x` in every mode, recordings (gradient, Hessians) made at `elsewhere` (a
 /// point of very different magnitude) and replayed at `x`.
 fn check_norm_every_mode(x: &[f64], elsewhere: &[f64]) {
     let n = x.len();
@@ -549,7 +549,7 @@ fn check_norm_every_mode(x: &[f64], elsewhere: &[f64]) {
     expect_vg(mixad::value_and_gradient(norm_of, x), "reverse");
     let fwd = forward::gradient(norm_of, x);
     assert_rel_to(&fwd, &g, tol, 1.0, &at("forward gradient"));
-    let mut rec = reverse::record(norm_of, elsewhere);
+    let mut rec = mixad::record(norm_of, elsewhere);
     expect_vg(rec.value_and_gradient(x), "replayed recording");
     assert_eq!(
         rec.rerecord_count(),
@@ -557,16 +557,16 @@ fn check_norm_every_mode(x: &[f64], elsewhere: &[f64]) {
         "the scale is not a guarded decision"
     );
 
-    // Second order: dense Hessian (one-shot and prepared elsewhere), HVP, sparse Hessian
-    // (one-shot and prepared elsewhere).
+    // Second order: dense Hessian (one-shot and recorded elsewhere), HVP, sparse Hessian
+    // (one-shot and recorded elsewhere).
     let (v, gr, hd) = mixad::value_gradient_hessian(norm_of, x);
     expect_vg((v, gr), "hessian");
     assert_rel_to(&dense(&hd), &h, tol, hs, &at("hessian"));
-    let mut prepared = mixad::hessian::prepare(norm_of, elsewhere, Default::default());
+    let mut prepared = mixad::record(norm_of, elsewhere);
     let (v, gr, hd) = prepared.value_gradient_hessian(x);
-    expect_vg((v, gr), "prepared hessian");
-    assert_rel_to(&dense(&hd), &h, tol, hs, &at("prepared hessian"));
-    assert_rel_to(&prepared.hvp(x, &dir), &hv, tol, hvs, &at("prepared hvp"));
+    expect_vg((v, gr), "recorded hessian");
+    assert_rel_to(&dense(&hd), &h, tol, hs, &at("recorded hessian"));
+    assert_rel_to(&prepared.hvp(x, &dir), &hv, tol, hvs, &at("recorded hvp"));
     let (v, gr, p) = mixad::value_gradient_hvp(norm_of, x, &dir);
     expect_vg((v, gr), "hvp");
     assert_rel_to(&p, &hv, tol, hvs, &at("hvp"));
@@ -578,15 +578,15 @@ fn check_norm_every_mode(x: &[f64], elsewhere: &[f64]) {
         hs,
         &at("sparse hessian"),
     );
-    let mut plan = mixad::sparse::prepare(norm_of, elsewhere, Default::default());
-    let (v, gr, sparse) = plan.value_gradient_hessian(x);
-    expect_vg((v, gr), "prepared sparse hessian");
+    let mut plan = mixad::record(norm_of, elsewhere);
+    let (v, gr, sparse) = plan.value_gradient_sparse_hessian(x);
+    expect_vg((v, gr), "recorded sparse hessian");
     assert_rel_to(
         &dense(&sparse.to_dense()),
         &h,
         tol,
         hs,
-        &at("prepared sparse hessian"),
+        &at("recorded sparse hessian"),
     );
 
     // Nestings: reverse over reverse and reverse over forward (each row), forward over
@@ -663,7 +663,7 @@ fn norm_stays_finite_and_accurate_for_subnormal_entries() {
     assert!((v - 5e-320).abs() <= 1e-323, "{v:e}");
     assert_rel(&g, &[0.6, -0.8], 1e-3, "subnormal gradient");
     assert_rel(&forward::gradient(norm_of, &x), &g, 1e-12, "forward");
-    let mut rec = reverse::record(norm_of, &[1.0, 2.0]);
+    let mut rec = mixad::record(norm_of, &[1.0, 2.0]);
     assert_eq!(rec.gradient(&x), g);
 }
 
@@ -698,9 +698,9 @@ fn norm_at_the_zero_vector_has_gradient_and_hessian_zero_like_hypot_at_the_origi
         dense(&mixad::hessian(hyp, &[0.0, 0.0]))
     );
     // Recorded at a nonzero point and replayed at 0, and the other way round.
-    let mut rec = reverse::record(norm_of, &[1.0, 2.0, 2.0]);
+    let mut rec = mixad::record(norm_of, &[1.0, 2.0, 2.0]);
     assert_eq!(rec.value_and_gradient(&zero), (0.0, z3.clone()));
-    let mut rec = reverse::record(norm_of, &zero);
+    let mut rec = mixad::record(norm_of, &zero);
     let (v, g) = rec.value_and_gradient(&[1.0, 2.0, 2.0]);
     assert_eq!(v, 3.0);
     assert_rel(
@@ -717,7 +717,7 @@ fn a_recorded_norm_gradient_is_guarded_at_the_zero_vector() {
     // the outer recording), which is x₀/‖x‖ off the origin and 0 at it: replaying across
     // the origin must re-record rather than divide 0 by 0 or keep a stale 0.
     let g0 = |v: &[Var<f64>]| reverse::gradient(norm_of::<Var<Var<f64>>>, v)[0];
-    let mut rec = reverse::record(g0, &[3.0, 4.0]);
+    let mut rec = mixad::record(g0, &[3.0, 4.0]);
     assert!((rec.value_and_gradient(&[3.0, 4.0]).0 - 0.6).abs() < 1e-15);
     let (v, g) = rec.value_and_gradient(&[0.0, 0.0]);
     assert_eq!((v, g), (0.0, vec![0.0, 0.0]));

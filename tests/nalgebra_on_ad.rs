@@ -23,7 +23,7 @@
 //!   mode agrees with the dense Hessian; and both agree with finite differences
 //!   (`mixad::check`) where the probe is smooth, with the fallback's or hand-written
 //!   derivatives on the branch taken ([`Regime`] says which applies where);
-//! - recordings: `reverse::record`, `hessian::prepare` and `sparse::prepare`, recorded at
+//! - recordings: `mixad::record`'s gradient, dense Hessian and sparse Hessian, recorded at
 //!   each point and evaluated at every other, give what a fresh call gives there; where a
 //!   `Some`/`None` or `true`/`false` flips, the recording refuses (`try_value_and_gradient`)
 //!   and re-records once (`rerecord_count`).
@@ -36,9 +36,7 @@
 use std::cell::Cell;
 
 use mixad::forward::{self, Dual};
-use mixad::hessian::{self, HessianOptions};
 use mixad::reverse::{self, Var};
-use mixad::sparse::{self, SparseOptions};
 use nalgebra::{DMatrix, DVector, Matrix2, Matrix3, RealField};
 use num_traits::{One, Zero};
 
@@ -632,10 +630,9 @@ fn every_mode(p: Probe, x: &[f64], d: &[f64]) -> Vec<Answer> {
     a.nested = true;
     out.push(a);
 
-    // Sparse Hessian: the one-shot API and a plan's value and gradient.
+    // Sparse Hessian: the one-shot API and a recording's value and gradient.
     let h = mixad::sparse_hessian(|z| noting(p, z, &some), x);
-    let (v, g, _) = sparse::prepare(|z| noting(p, z, &some), x, SparseOptions::default())
-        .value_gradient_hessian(x);
+    let (v, g, _) = mixad::record(|z| noting(p, z, &some), x).value_gradient_sparse_hessian(x);
     let mut a = Answer::new("sparse_hessian", v, &some);
     a.gradient = Some(g);
     a.hessian = Some(entries(&h.to_dense()));
@@ -830,8 +827,7 @@ fn check_recordings(p: Probe, fails: &mut Failures) {
     let fresh_s: Vec<_> = points
         .iter()
         .map(|q| {
-            let (v, g, h) = sparse::prepare(|z| p.f(z), &q.x, SparseOptions::default())
-                .value_gradient_hessian(&q.x);
+            let (v, g, h) = mixad::record(|z| p.f(z), &q.x).value_gradient_sparse_hessian(&q.x);
             (v, g, entries(&h.to_dense()))
         })
         .collect();
@@ -848,7 +844,7 @@ fn check_recordings(p: Probe, fails: &mut Failures) {
             flips += flipped as usize;
             let want = p.f::<f64>(&b.x);
 
-            let mut rec = reverse::record(|z| p.f(z), &a.x);
+            let mut rec = mixad::record(|z| p.f(z), &a.x);
             if flipped {
                 let refused = rec.try_value_and_gradient(&b.x).is_err();
                 fails.check(refused, || format!("{}: not refused", at("record")));
@@ -872,41 +868,41 @@ fn check_recordings(p: Probe, fails: &mut Failures) {
                 });
             }
 
-            let mut prep = hessian::prepare(|z| p.f(z), &a.x, HessianOptions::default());
+            let mut prep = mixad::record(|z| p.f(z), &a.x);
             let (v, g, h) = prep.value_gradient_hessian(&b.x);
             fails.check(same(v, want), || {
-                format!("{}: value {v:e}, f64 {want:e}", at("hessian::prepare"))
+                format!("{}: value {v:e}, f64 {want:e}", at("record: hessian"))
             });
             fails.check(identical(&g, &fresh_h[j].1), || {
                 format!(
                     "{}: gradient {g:?}, fresh {:?}",
-                    at("hessian::prepare"),
+                    at("record: hessian"),
                     fresh_h[j].1
                 )
             });
             let (h, want_h) = (entries(&h), entries(&fresh_h[j].2));
             fails.check(close(&h, &want_h, 1e-13), || {
-                format!(
-                    "{}: Hessian {h:?}, fresh {want_h:?}",
-                    at("hessian::prepare")
-                )
+                format!("{}: Hessian {h:?}, fresh {want_h:?}", at("record: hessian"))
             });
             if flipped || i == j {
                 let rerecords = prep.rerecord_count();
                 fails.check(rerecords == flipped as usize, || {
-                    format!("{}: rerecord_count {rerecords}", at("hessian::prepare"))
+                    format!("{}: rerecord_count {rerecords}", at("record: hessian"))
                 });
             }
 
-            let mut plan = sparse::prepare(|z| p.f(z), &a.x, SparseOptions::default());
-            let (v, g, h) = plan.value_gradient_hessian(&b.x);
+            let mut plan = mixad::record(|z| p.f(z), &a.x);
+            let (v, g, h) = plan.value_gradient_sparse_hessian(&b.x);
             fails.check(same(v, want), || {
-                format!("{}: value {v:e}, f64 {want:e}", at("sparse::prepare"))
+                format!(
+                    "{}: value {v:e}, f64 {want:e}",
+                    at("record: sparse_hessian")
+                )
             });
             fails.check(identical(&g, &fresh_s[j].1), || {
                 format!(
                     "{}: gradient {g:?}, fresh {:?}",
-                    at("sparse::prepare"),
+                    at("record: sparse_hessian"),
                     fresh_s[j].1
                 )
             });
@@ -914,14 +910,17 @@ fn check_recordings(p: Probe, fails: &mut Failures) {
             fails.check(close(&h, &fresh_s[j].2, 1e-13), || {
                 format!(
                     "{}: Hessian {h:?}, fresh {:?}",
-                    at("sparse::prepare"),
+                    at("record: sparse_hessian"),
                     fresh_s[j].2
                 )
             });
             if flipped || i == j {
                 let rerecords = plan.rerecord_count();
                 fails.check(rerecords == flipped as usize, || {
-                    format!("{}: rerecord_count {rerecords}", at("sparse::prepare"))
+                    format!(
+                        "{}: rerecord_count {rerecords}",
+                        at("record: sparse_hessian")
+                    )
                 });
             }
         }
@@ -997,7 +996,7 @@ fn norm_times<T: RealField + Copy>(x: &[T]) -> T {
 /// only zero in its value part (`Dual(0, ṫ)` as the adjoint of `√(x₀²)` in `Var<Dual>`, a
 /// recorded `Var(0)` as the tangent of `x₀²` in `Dual<Var>`), so `Scalar::is_exact_zero`
 /// is false, nothing is skipped, and the value part becomes `0·∞ = NaN`: the first
-/// derivatives `mixad::value_gradient_hvp`, `sparse::prepare(..).value_gradient_hessian`,
+/// derivatives `mixad::value_gradient_hvp`, `Recording::value_gradient_sparse_hessian`,
 /// `forward::jvp` at `S = Var<f64>` and reverse over reverse return are NaN where
 /// `mixad::gradient` returns finite numbers. nalgebra's QR and SVD hit it on every zero
 /// column or exactly diagonal input.
@@ -1018,11 +1017,11 @@ fn nested_first_derivatives_equal_the_f64_ones_at_degenerate_points() {
     fails.check(identical(&g, &want), || {
         format!("|x₀|·x₁ at 0: value_gradient_hvp's gradient {g:?}, gradient {want:?}")
     });
-    let g = sparse::prepare(norm_times, &x, SparseOptions::default())
-        .value_gradient_hessian(&x)
+    let g = mixad::record(norm_times, &x)
+        .value_gradient_sparse_hessian(&x)
         .1;
     fails.check(identical(&g, &want), || {
-        format!("|x₀|·x₁ at 0: sparse::prepare's gradient {g:?}, gradient {want:?}")
+        format!("|x₀|·x₁ at 0: value_gradient_sparse_hessian's gradient {g:?}, gradient {want:?}")
     });
     let slope = reverse::value_and_gradient(
         |z: &[Var<f64>]| {

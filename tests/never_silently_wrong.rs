@@ -4,8 +4,8 @@
 //! - Decisions a replay must guard (a block operation's `Err`, a custom rule's panic caught
 //!   by the function, `approx` comparisons, `is_zero`, `value_f64`, printed values): a
 //!   recording made on one side of the decision and called on the other gives what a
-//!   fresh evaluation gives, in the recorded gradient, the prepared Hessian (dense, HVP,
-//!   gradient), the sparse plan, the Lagrangian plan and a recording of a nested forward
+//!   fresh evaluation gives, in a recording's gradient, dense Hessian, HVP and sparse
+//!   Hessian, a Lagrangian recording's Hessian and a recording of a nested forward
 //!   derivative; in both directions.
 //! - Perturbation confusion through code that never combines the foreign dual with the
 //!   call's own inputs (unary operations, constant scaling, the returned value itself).
@@ -77,53 +77,57 @@ macro_rules! assert_replays_fresh {
         let h = dense(&h);
         let mut rerecords = 0;
 
-        // Recorded gradient.
-        let mut rec = reverse::record(|x| $f(x), a);
+        // A recording's gradient.
+        let mut rec = mixad::record(|x| $f(x), a);
         let (rv, rg) = rec.value_and_gradient(b);
-        same(rv, v, &what("Recorded value"));
-        same_all(&rg, &g, &what("Recorded gradient"));
+        same(rv, v, &what("recording value"));
+        same_all(&rg, &g, &what("recording gradient"));
         rerecords += rec.rerecord_count();
 
-        // Prepared dense Hessian, serial and on two threads; its HVP and gradient.
-        for threads in [Some(1), Some(2)] {
-            let options = mixad::hessian::HessianOptions {
-                threads,
+        // A recording's dense Hessian, serial and on two threads; its HVP and gradient.
+        for parallelism in [
+            mixad::Parallelism::Serial,
+            mixad::Parallelism::Threads(std::num::NonZeroUsize::new(2).unwrap()),
+        ] {
+            let options = mixad::Options {
+                parallelism,
                 ..Default::default()
             };
-            let mut prepared = mixad::hessian::prepare(|x| $f(x), a, options);
+            let mut prepared = mixad::record_with(|x| $f(x), a, options);
             let (pv, pg, ph) = prepared.value_gradient_hessian(b);
-            same(pv, v, &what("prepared Hessian value"));
-            same_all(&pg, &g, &what("prepared Hessian gradient"));
-            same_all(&dense(&ph), &h, &what("prepared Hessian"));
-            let mut prepared = mixad::hessian::prepare(|x| $f(x), a, options);
+            same(pv, v, &what("recorded Hessian value"));
+            same_all(&pg, &g, &what("recorded Hessian gradient"));
+            same_all(&dense(&ph), &h, &what("recorded Hessian"));
+            let mut prepared = mixad::record_with(|x| $f(x), a, options);
             for j in 0..n {
                 let e: Vec<f64> = (0..n).map(|i| (i == j) as u8 as f64).collect();
                 let (hv_value, hv_grad, hv) = prepared.value_gradient_hvp(b, &e);
-                same(hv_value, v, &what("prepared HVP value"));
-                same_all(&hv_grad, &g, &what("prepared HVP gradient"));
+                same(hv_value, v, &what("recorded HVP value"));
+                same_all(&hv_grad, &g, &what("recorded HVP gradient"));
                 let column: Vec<f64> = (0..n).map(|i| h[i * n + j]).collect();
-                same_all(&hv, &column, &what("prepared HVP"));
+                same_all(&hv, &column, &what("recorded HVP"));
                 same_all(&mixad::hvp(|x| $f(x), b, &e), &column, &what("fresh HVP"));
             }
-            let mut prepared = mixad::hessian::prepare(|x| $f(x), a, options);
+            let mut prepared = mixad::record_with(|x| $f(x), a, options);
             let mut pg = vec![0.0; n];
             same(
-                prepared.value_gradient_into(b, &mut pg),
+                prepared.value_and_gradient_into(b, &mut pg),
                 v,
-                &what("prepared gradient value"),
+                &what("recorded gradient value"),
             );
-            same_all(&pg, &g, &what("prepared gradient"));
+            same_all(&pg, &g, &what("recorded gradient"));
             rerecords += prepared.rerecord_count();
         }
 
-        // Sparse plan and Lagrangian plan (f as objective and as a constraint).
-        for threads in [Some(1), None] {
-            let options = mixad::sparse::SparseOptions {
-                threads,
+        // A recording's sparse Hessian, and a Lagrangian recording (f as objective and as
+        // a constraint).
+        for parallelism in [mixad::Parallelism::Serial, mixad::Parallelism::Auto] {
+            let options = mixad::Options {
+                parallelism,
                 ..Default::default()
             };
-            let mut plan = mixad::sparse::prepare(|x| $f(x), a, options);
-            let (sv, sg, sh) = plan.value_gradient_hessian(b);
+            let mut plan = mixad::record_with(|x| $f(x), a, options);
+            let (sv, sg, sh) = plan.value_gradient_sparse_hessian(b);
             same(sv, v, &what("sparse value"));
             same_all(&sg, &g, &what("sparse gradient"));
             same_all(&dense(&sh.to_dense()), &h, &what("sparse Hessian"));
@@ -133,9 +137,8 @@ macro_rules! assert_replays_fresh {
                 &h,
                 &what("fresh sparse Hessian"),
             );
-            let mut lagrangian =
-                mixad::sparse::prepare_lagrangian(|x| $f(x), |x| vec![$f(x)], a, 1, options);
-            let lh = lagrangian.hessian(b, 0.5, &[2.0]);
+            let mut lagrangian = mixad::record_lagrangian(|x| $f(x), |x| vec![$f(x)], a, options);
+            let lh = lagrangian.lagrangian_hessian(b, 0.5, &[2.0]);
             let want: Vec<f64> = h.iter().map(|v| 2.5 * v).collect();
             same_all(&dense(&lh.to_dense()), &want, &what("Lagrangian Hessian"));
         }
@@ -148,7 +151,7 @@ macro_rules! assert_replays_fresh {
             forward::jvp(|y| vec![$f(y)], x, &dir).1[0]
         };
         let (nv, ng) = mixad::value_and_gradient(nested, b);
-        let mut rec = reverse::record(nested, a);
+        let mut rec = mixad::record(nested, a);
         let (rv, rg) = rec.value_and_gradient(b);
         same(rv, nv, &what("recorded nested derivative"));
         same_all(&rg, &ng, &what("recorded nested derivative's gradient"));
@@ -247,7 +250,7 @@ fn log_abs_det_or_fallback<S: Scalar>(v: &[S]) -> S {
 #[test]
 fn block_failure_example_from_the_report() {
     let f = |v: &[Var<f64>]| log_det_or_fallback(v);
-    let mut rec = reverse::record(f, &[1.5, 2.0]);
+    let mut rec = mixad::record(f, &[1.5, 2.0]);
     let g = rec.gradient(&[0.5, 2.0]);
     let fresh = mixad::gradient(f, &[0.5, 2.0]);
     same_all(&g, &fresh, "replayed where the factorisation succeeds");
@@ -314,7 +317,7 @@ fn caught_custom_rule_panics_are_guarded_in_every_mode() {
 fn caught_custom_rule_panic_example_from_the_report() {
     quiet_panics(|| {
         let f = |v: &[Var<f64>]| rule_or_fallback(v);
-        let mut rec = reverse::record(f, &[0.5, 2.0]);
+        let mut rec = mixad::record(f, &[0.5, 2.0]);
         let fresh = mixad::gradient(f, &[-0.5, 2.0]);
         same_all(
             &rec.gradient(&[-0.5, 2.0]),
@@ -322,9 +325,9 @@ fn caught_custom_rule_panic_example_from_the_report() {
             "recorded where the rule succeeds",
         );
         same(fresh[0], (-0.5f64).cos() * 4.0, "the fallback's derivative");
-        let mut h = mixad::hessian::prepare(f, &[0.5, 2.0], Default::default());
+        let mut h = mixad::record(f, &[0.5, 2.0]);
         let (_, g, _) = h.value_gradient_hessian(&[-0.5, 2.0]);
-        same_all(&g, &fresh, "prepared Hessian's gradient");
+        same_all(&g, &fresh, "recorded Hessian's gradient");
     });
 }
 
@@ -447,7 +450,7 @@ fn chain_primal_is_documented_as_unguarded() {
             v[1] * v[1]
         }
     };
-    let mut rec = reverse::record(f, &[1.0, 2.0]);
+    let mut rec = mixad::record(f, &[1.0, 2.0]);
     assert_eq!(rec.guard_count(), 0);
     // The stale branch, exactly as documented: ∂/∂x₀ of x₀x₁ at x₁ = 2.
     assert_eq!(rec.gradient(&[-1.0, 2.0]), vec![2.0, -1.0]);
@@ -658,16 +661,16 @@ macro_rules! assert_nan_everywhere {
             &mixad::hvp(|x| $f(x), &x, &[1.0, 0.5, 0.0]),
             &format!("{what}: hvp"),
         );
-        let mut prepared = mixad::hessian::prepare(|x| $f(x), &[5.0, 6.0, 7.0], Default::default());
+        let mut prepared = mixad::record(|x| $f(x), &[5.0, 6.0, 7.0]);
         all_nan(
             &prepared.hvp(&x, &[0.0, 1.0, 1.0]),
-            &format!("{what}: prepared hvp"),
+            &format!("{what}: recorded hvp"),
         );
         all_nan(
             &dense(&prepared.hessian(&x)),
-            &format!("{what}: prepared Hessian"),
+            &format!("{what}: recorded Hessian"),
         );
-        let mut rec = reverse::record(|x| $f(x), &[5.0, 6.0, 7.0]);
+        let mut rec = mixad::record(|x| $f(x), &[5.0, 6.0, 7.0]);
         all_nan(&rec.gradient(&x), &format!("{what}: recorded gradient"));
         // Forward over forward, reverse over reverse, forward over reverse.
         let ff =

@@ -432,7 +432,7 @@ fn constant_output_gives_zero_gradient() {
     // Locally constant primitives too.
     let g = reverse::gradient(|v| v[0].floor() + v[1].signum() * v[2].round(), &x);
     assert_eq!(g, vec![0.0; 3]);
-    let mut rec = reverse::record(constant_fn, &x);
+    let mut rec = mixad::record(constant_fn, &x);
     assert_eq!(
         rec.value_and_gradient(&[5.0, 6.0, 7.0]),
         (4.25, vec![0.0; 3])
@@ -446,7 +446,7 @@ fn returning_an_input_gives_a_unit_vector() {
         reverse::value_and_gradient(first_input, &x),
         (0.3, vec![1.0, 0.0, 0.0])
     );
-    let mut rec = reverse::record(first_input, &x);
+    let mut rec = mixad::record(first_input, &x);
     assert_eq!(
         rec.value_and_gradient(&[9.0, 8.0, 7.0]),
         (9.0, vec![1.0, 0.0, 0.0])
@@ -603,7 +603,7 @@ fn variable_moved_to_another_thread_panics_there() {
 fn leaked_variable_compared_inside_a_recorded_function_is_never_a_stale_branch() {
     let leaked = leak_a_variable(); // value 10
     let outcome = clear_panic_or(|| {
-        let mut rec = reverse::record(
+        let mut rec = mixad::record(
             |x| {
                 if x[1] > leaked {
                     x[0] * x[1]
@@ -626,7 +626,7 @@ fn outer_variable_compared_inside_an_inner_recorded_function_is_never_a_stale_br
         reverse::gradient(
             |x| {
                 let t = x[0] * 2.0; // 1.0; the last outer node before the inner recording
-                let mut inner = reverse::record(
+                let mut inner = mixad::record(
                     move |y: &[Var<f64>]| {
                         if y[0] > t {
                             y[0] * 3.0
@@ -753,7 +753,7 @@ fn many_threads_computing_different_gradients_at_once() {
         for t in 0..8 {
             s.spawn(move || {
                 let shift = 0.1 * t as f64;
-                let mut rec = reverse::record(logistic_loss, &[0.0, 0.0, 0.0]);
+                let mut rec = mixad::record(logistic_loss, &[0.0, 0.0, 0.0]);
                 for i in 0..150 {
                     let u = 0.01 * i as f64;
                     let x: Vec<f64> = (0..5).map(|j| shift + u - 0.3 * j as f64).collect();
@@ -793,12 +793,12 @@ fn many_threads_computing_different_gradients_at_once() {
 }
 
 // ---------------------------------------------------------------------------------------
-// 8. Recorded functions
+// 8. Recordings (mixad::record)
 // ---------------------------------------------------------------------------------------
 
 #[test]
 fn recorded_replay_equals_fresh_gradient() {
-    let mut rec = reverse::record(rosenbrock, &[1.2, 1.0, 0.8, -0.5]);
+    let mut rec = mixad::record(rosenbrock, &[1.2, 1.0, 0.8, -0.5]);
     for i in 0..10 {
         let x: Vec<f64> = (0..4).map(|j| (0.4 * (i + j) as f64).sin() * 2.0).collect();
         let fresh = reverse::value_and_gradient(rosenbrock, &x);
@@ -809,7 +809,7 @@ fn recorded_replay_equals_fresh_gradient() {
     assert_eq!(rec.rerecord_count(), 0);
     assert!(!rec.is_empty());
 
-    let mut rec = reverse::record(logistic_loss, &[0.0; 3]);
+    let mut rec = mixad::record(logistic_loss, &[0.0; 3]);
     for w in [[0.4, -1.3, 0.9], [3.0, 2.0, -4.0]] {
         assert_eq!(
             rec.value_and_gradient(&w),
@@ -823,13 +823,13 @@ fn recorded_replay_equals_fresh_gradient() {
 fn recorded_max_and_abs_replay_correctly_without_rerecording() {
     // Across FAMILY_POINTS, max picks the other argument and abs the other sign; the
     // rules are re-evaluated at replay, so no guard is needed.
-    let mut rec = reverse::record(every_family, &FAMILY_POINTS[0]);
+    let mut rec = mixad::record(every_family, &FAMILY_POINTS[0]);
     for x in FAMILY_POINTS.iter().chain(FAMILY_POINTS.iter().rev()) {
         assert_close(&rec.gradient(x), &every_family_grad(x), TOL, "every_family");
     }
     assert_eq!(rec.rerecord_count(), 0);
     let f = |x: &[Var<f64>]| x[0].max(x[1]) * x[2].abs() + (x[0] - x[1]).abs().min(x[2]);
-    let mut rec = reverse::record(f, &[2.0, 1.0, 3.0]);
+    let mut rec = mixad::record(f, &[2.0, 1.0, 3.0]);
     // Recorded with max → x0, |x0 − x1| → +, min → |x0 − x1|. Here: max → x1 and
     // |x0 − x1| → −; then also |x2| → − and min → x2.
     assert_eq!(
@@ -866,7 +866,7 @@ where
         "the test needs branches with different derivatives"
     );
 
-    let mut rec = reverse::record(f, at);
+    let mut rec = mixad::record(f, at);
     assert!(rec.guard_count() > 0, "a decision must leave a guard");
     let guards = rec.guard_count();
     assert_eq!(
@@ -959,7 +959,7 @@ fn recorded_while_loop_with_a_changed_trip_count_rerecords() {
     // 1.5 → 3 → 6 → 12: factor 8. 3 → 6 → 12: factor 4.
     check_branch_flip(double_until_ten, &[1.5, 1.0], &[3.0, 1.0], &[4.0, 12.0]);
     // Same trip count (1.6 → 12.8): replayed, not re-recorded.
-    let mut rec = reverse::record(double_until_ten, &[1.5, 1.0]);
+    let mut rec = mixad::record(double_until_ten, &[1.5, 1.0]);
     assert_eq!(
         rec.value_and_gradient(&[1.6, 2.0]),
         (25.6, vec![16.0, 12.8])
@@ -982,7 +982,7 @@ fn recorded_value_decision_flips() {
     );
     // A plain value leaving mixad is guarded by its exact value: the same branch at a new
     // point still re-records, and the fallible API refuses.
-    let mut rec = reverse::record(decided_by_value, &[2.0, 3.0]);
+    let mut rec = mixad::record(decided_by_value, &[2.0, 3.0]);
     assert!(rec.try_value_and_gradient(&[3.0, 3.0]).is_err());
     assert_eq!(rec.gradient(&[3.0, 4.0]), vec![4.0 / 3.0, 3.0f64.ln()]);
     assert_eq!(rec.rerecord_count(), 1);
@@ -999,7 +999,7 @@ fn recorded_integer_trip_count_rerecords_only_when_it_changes() {
         }
         y
     }
-    let mut rec = reverse::record(power_loop, &[3.2, 2.0]);
+    let mut rec = mixad::record(power_loop, &[3.2, 2.0]);
     assert_eq!(rec.gradient(&[3.7, 1.5]), vec![0.0, 3.0 * 2.25]);
     assert_eq!(rec.rerecord_count(), 0);
     assert_eq!(rec.gradient(&[4.1, 1.5]), vec![0.0, 4.0 * 3.375]);
@@ -1008,7 +1008,7 @@ fn recorded_integer_trip_count_rerecords_only_when_it_changes() {
 
 #[test]
 fn recorded_function_moved_to_another_thread_replays_and_rerecords_there() {
-    let mut rec = reverse::record(less_than, &[1.0, 2.0]);
+    let mut rec = mixad::record(less_than, &[1.0, 2.0]);
     let grads = std::thread::scope(|s| {
         s.spawn(move || {
             let same = rec.gradient(&[0.5, 3.0]); // replayed
@@ -1023,7 +1023,7 @@ fn recorded_function_moved_to_another_thread_replays_and_rerecords_there() {
 
 #[test]
 fn branch_changed_explains_itself() {
-    let mut rec = reverse::record(less_than, &[1.0, 2.0]);
+    let mut rec = mixad::record(less_than, &[1.0, 2.0]);
     let err = rec.try_value_and_gradient(&[3.0, 2.0]).unwrap_err();
     let text = err.to_string();
     assert!(
@@ -1033,16 +1033,16 @@ fn branch_changed_explains_itself() {
 }
 
 #[test]
-#[should_panic(expected = "Recorded: the function was recorded with 3 inputs, called with 2")]
+#[should_panic(expected = "gradient: the function was recorded with 3 inputs, called with 2")]
 fn recorded_with_the_wrong_number_of_inputs_panics() {
-    let mut rec = reverse::record(rosenbrock, &[1.0, 2.0, 3.0]);
+    let mut rec = mixad::record(rosenbrock, &[1.0, 2.0, 3.0]);
     rec.gradient(&[1.0, 2.0]);
 }
 
 #[test]
-#[should_panic(expected = "Recorded: the gradient buffer has 2 entries, expected 3")]
+#[should_panic(expected = "gradient: the gradient buffer has 2 entries, expected 3")]
 fn recorded_with_a_gradient_buffer_of_the_wrong_length_panics() {
-    let mut rec = reverse::record(rosenbrock, &[1.0, 2.0, 3.0]);
+    let mut rec = mixad::record(rosenbrock, &[1.0, 2.0, 3.0]);
     rec.value_and_gradient_into(&[1.0, 2.0, 3.0], &mut [0.0; 2]);
 }
 
@@ -1065,7 +1065,7 @@ fn recorded_function_with_a_decision_inside_a_nested_gradient() {
     };
     assert_eq!(reverse::gradient(f, &[-1.0, 2.0]), vec![10.0, -5.0]);
     let outcome = clear_panic_or(|| {
-        let mut rec = reverse::record(f, &[1.0, 2.0]);
+        let mut rec = mixad::record(f, &[1.0, 2.0]);
         rec.gradient(&[-1.0, 2.0])
     });
     if let Some(g) = outcome {

@@ -4,11 +4,10 @@
 //! replayed only in part, a zero-size block in a recording) were fixed and now run.
 
 use mixad::forward::{self, Dual};
-use mixad::hessian::{self, HessianOptions};
 use mixad::linalg;
 use mixad::reverse::{self, Var};
 use mixad::rules::CustomRule;
-use mixad::{check, Scalar};
+use mixad::{check, Options, Parallelism, Scalar};
 use nalgebra::{DMatrix, DVector};
 use num_traits::Float;
 
@@ -69,25 +68,25 @@ fn level_one_call_of_a_two_input_rule_directly() {
 #[test]
 fn level_one_call_of_a_two_input_rule_replayed_by_record() {
     let rule = ab2();
-    let mut rec = reverse::record(|v| d_ab2_db(&rule, v), &[1.0, 2.0]);
+    let mut rec = mixad::record(|v| d_ab2_db(&rule, v), &[1.0, 2.0]);
     let (value, g) = rec.value_and_gradient(&[3.0, 5.0]);
     assert_eq!(value, 30.0, "replayed value of 2ab at (3, 5)");
     close(&g, &[10.0, 6.0], 1e-15, "replayed gradient of 2ab");
 }
 
 #[test]
-fn level_one_call_of_a_two_input_rule_in_hessian_and_prepared_hessian() {
+fn level_one_call_of_a_two_input_rule_in_hessian_and_recorded_hessian() {
     let rule = ab2();
     // ∇²(2ab) = [[0, 2], [2, 0]].
     let h = mixad::hessian(|v| d_ab2_db(&rule, v), &[3.0, 5.0]);
     close(&dense(&h), &[0.0, 2.0, 2.0, 0.0], 1e-15, "hessian() of 2ab");
-    let mut prepared = hessian::prepare(|v| d_ab2_db(&rule, v), &[1.0, 2.0], Default::default());
+    let mut prepared = mixad::record(|v| d_ab2_db(&rule, v), &[1.0, 2.0]);
     let h = prepared.hessian(&[3.0, 5.0]);
     close(
         &dense(&h),
         &[0.0, 2.0, 2.0, 0.0],
         1e-15,
-        "prepared Hessian of 2ab",
+        "recorded Hessian of 2ab",
     );
 }
 
@@ -120,21 +119,22 @@ fn uses_f33<S: Scalar>(rule: &CustomRule, x: &[S]) -> S {
 }
 
 #[test]
-fn vector_rule_with_three_outputs_in_prepared_hessian_and_replay() {
+fn vector_rule_with_three_outputs_in_recorded_hessian_and_replay() {
     let rule = three_by_three();
     for report in check::check_rule(&rule, &[0.3, -0.4, 0.9]) {
         assert!(report.passed(), "{report}");
     }
     let f = |v: &[Var<f64>]| uses_f33(&rule, v);
-    let mut prepared = hessian::prepare(
+    let mut prepared = mixad::record_with(
         f,
         &[0.1, 0.2, 0.3],
-        HessianOptions {
-            chunk: Some(2),
-            threads: Some(2),
+        Options {
+            lanes: Some(2),
+            parallelism: Parallelism::Threads(std::num::NonZeroUsize::new(2).unwrap()),
+            ..Default::default()
         },
     );
-    let mut rec = reverse::record(f, &[0.1, 0.2, 0.3]);
+    let mut rec = mixad::record(f, &[0.1, 0.2, 0.3]);
     for p in [[0.4, -0.6, 1.1], [-0.3, 0.8, 0.5]] {
         let reference = check::check_hessian(f, &p);
         assert!(reference.passed(), "{reference}");
@@ -144,7 +144,7 @@ fn vector_rule_with_three_outputs_in_prepared_hessian_and_replay() {
             &dense(&h),
             &dense(&direct),
             1e-13,
-            "prepared vs direct Hessian",
+            "recorded vs direct Hessian",
         );
         let g = rec.gradient(&p);
         let fd = check::check_gradient_of(f, |_: &[f64]| g.clone(), &p);
@@ -178,13 +178,13 @@ fn rule_with_many_inputs_heap_buffers_in_hessian() {
     let x = [0.5, 1.5, -0.7, 1.1, 0.9, 1.3];
     let report = check::check_hessian(f, &x);
     assert!(report.passed(), "{report}");
-    let mut prepared = hessian::prepare(f, &x, Default::default());
+    let mut prepared = mixad::record(f, &x);
     let h = prepared.hessian(&x);
     close(
         &dense(&h),
         &dense(&mixad::hessian(f, &x)),
         1e-14,
-        "prepared",
+        "recorded",
     );
 }
 
@@ -251,14 +251,14 @@ fn level_one_call_of_a_vector_rule_in_hvp() {
     );
     let hv = mixad::hvp(|v: &[Var<Dual<f64>>]| generic(&rule, v), &x, &[1.0, 0.0]);
     close(&hv, &[0.0, 4.0], 1e-14, "hvp");
-    let mut prepared = hessian::prepare(f, &[0.1, 0.2], Default::default());
+    let mut prepared = mixad::record(f, &[0.1, 0.2]);
     close(
         &prepared.hvp(&x, &[1.0, 0.0]),
         &[0.0, 4.0],
         1e-14,
-        "prepared hvp",
+        "recorded hvp",
     );
-    let mut rec = reverse::record(f, &[0.1, 0.2]);
+    let mut rec = mixad::record(f, &[0.1, 0.2]);
     close(&rec.gradient(&x), &g, 1e-14, "replay");
 }
 
@@ -273,7 +273,7 @@ fn custom_rule_output_in_a_guard_replays_both_branches() {
             g + v[1]
         }
     };
-    let mut rec = reverse::record(f, &[2.0, 1.0]); // g = 2 > 1
+    let mut rec = mixad::record(f, &[2.0, 1.0]); // g = 2 > 1
     let g = rec.gradient(&[0.1, 1.0]); // g = 0.1: other branch
     close(&g, &[1.0, 2.0 * 0.1 + 1.0], 1e-15, "other branch");
     let g = rec.gradient(&[2.0, 1.0]);
@@ -405,7 +405,7 @@ fn inner_recording_of_the_same_type_with_blocks_inside_an_outer_one_with_blocks(
     let x = [0.4, -0.3];
     let report = check::check_gradient(outer, &x);
     assert!(report.passed(), "{report}");
-    let mut rec = reverse::record(outer, &x);
+    let mut rec = mixad::record(outer, &x);
     for p in [[0.1, 0.6], [-0.5, 0.2]] {
         let g = rec.gradient(&p);
         let fd = check::check_gradient_of(outer, |_: &[f64]| g.clone(), &p);
@@ -431,7 +431,7 @@ fn block_outputs_in_guards_and_partly_constant_blocks_replay() {
             y[1] * y[1]
         }
     };
-    let mut rec = reverse::record(f, &[1.0, 1.0]);
+    let mut rec = mixad::record(f, &[1.0, 1.0]);
     for p in [[1.0, 1.0], [0.5, -1.0], [2.0, 3.0]] {
         let g = rec.gradient(&p);
         let fd = check::check_gradient_of(f, |_: &[f64]| g.clone(), &p);
@@ -450,7 +450,7 @@ fn blocks_whose_inputs_are_all_constant_inside_a_recording() {
         ld * linalg::quad_form(&kinv, &x)
     };
     let x = [0.4, -0.3];
-    let mut rec = reverse::record(f, &x);
+    let mut rec = mixad::record(f, &x);
     let h = mixad::hessian(f, &x);
     let report = check::check_hessian(f, &x);
     assert!(report.passed(), "{report}");
@@ -461,7 +461,7 @@ fn blocks_whose_inputs_are_all_constant_inside_a_recording() {
 }
 
 #[test]
-fn blocks_in_a_prepared_hessian_with_several_threads() {
+fn blocks_in_a_recorded_hessian_with_several_threads() {
     let f = |v: &[Var<f64>]| {
         let m = DMatrix::from_fn(4, 4, |i, j| {
             let base = if i == j {
@@ -478,12 +478,13 @@ fn blocks_in_a_prepared_hessian_with_several_threads() {
     let x = [0.3, -0.2, 0.5, 0.1, -0.4];
     let report = check::check_hessian(f, &x);
     assert!(report.passed(), "{report}");
-    let mut prepared = hessian::prepare(
+    let mut prepared = mixad::record_with(
         f,
         &x,
-        HessianOptions {
-            chunk: Some(1),
-            threads: Some(2),
+        Options {
+            lanes: Some(1),
+            parallelism: Parallelism::Threads(std::num::NonZeroUsize::new(2).unwrap()),
+            ..Default::default()
         },
     );
     let h = prepared.hessian(&x);
@@ -500,7 +501,7 @@ fn empty_block_in_a_recording() {
     };
     let g = reverse::gradient(f, &[2.0, 3.0]);
     close(&g, &[3.0, 2.0], 0.0, "direct");
-    let mut rec = reverse::record(f, &[2.0, 3.0]);
+    let mut rec = mixad::record(f, &[2.0, 3.0]);
     close(&rec.gradient(&[5.0, 7.0]), &[7.0, 5.0], 0.0, "replay");
 }
 
@@ -632,7 +633,7 @@ fn vector_rule_with_pushforward_only_and_two_outputs_in_reverse_and_replay() {
     let g = reverse::gradient(f, &x);
     let fd = check::check_gradient_of(f, |_: &[f64]| g.clone(), &x);
     assert!(fd.passed(), "{fd}");
-    let mut rec = reverse::record(f, &[0.2, 0.9]);
+    let mut rec = mixad::record(f, &[0.2, 0.9]);
     close(&rec.gradient(&x), &g, 1e-14, "replay");
 }
 

@@ -1,16 +1,18 @@
 //! Sparse Hessians (`mixad::sparse`): equal to the dense Hessian on every Hessian test
 //! function, a pattern that never misses a non-zero and is tight on structured problems,
-//! small colour counts on banded, arrowhead, block-diagonal and grid structures, plans
-//! reused at new points and across changed branches, Lagrangians against hand-derived
-//! values, faer conversions, and the panics promised for misuse.
+//! small colour counts on banded, arrowhead, block-diagonal and grid structures, one
+//! `mixad::Recording` reused at new points and across changed branches, Lagrangians
+//! against hand-derived values, faer conversions, and the panics promised for misuse.
 
 mod common;
 
 use common::{k, mlp_loss, random_vec, rng, rosenbrock};
 use faer::Mat;
 use mixad::reverse::{self, Var};
-use mixad::sparse::{self, ColouringKind, SparseHessian, SparseOptions};
+use mixad::sparse::{self, ColouringKind, SparseHessian};
+use mixad::{Options, Parallelism};
 use num_traits::Float;
+use std::num::NonZeroUsize;
 
 // ---------------------------------------------------------------------------------------
 // Helpers
@@ -49,21 +51,26 @@ fn assert_matches_dense(h: &SparseHessian, dense: &Mat<f64>, tol: f64, what: &st
     }
 }
 
-/// Every lane count and thread count with both colourings, plus the defaults.
-fn all_options() -> Vec<SparseOptions> {
+/// `Parallelism::Threads(t)`.
+fn threads(t: usize) -> Parallelism {
+    Parallelism::Threads(NonZeroUsize::new(t).unwrap())
+}
+
+/// Every lane count and parallelism with both colourings, plus the defaults.
+fn all_options() -> Vec<Options> {
     let mut all = vec![
-        SparseOptions::default(),
-        SparseOptions {
+        Options::default(),
+        Options {
             colouring: ColouringKind::Acyclic,
             ..Default::default()
         },
     ];
     for lanes in [1, 2, 4, 8, 16] {
-        for threads in [Some(1), Some(2), None] {
+        for parallelism in [Parallelism::Serial, threads(2), Parallelism::Auto] {
             for colouring in [ColouringKind::Star, ColouringKind::Acyclic] {
-                all.push(SparseOptions {
+                all.push(Options {
                     lanes: Some(lanes),
-                    threads,
+                    parallelism,
                     colouring,
                 });
             }
@@ -72,9 +79,9 @@ fn all_options() -> Vec<SparseOptions> {
     all
 }
 
-const ACYCLIC: SparseOptions = SparseOptions {
+const ACYCLIC: Options = Options {
     lanes: None,
-    threads: None,
+    parallelism: Parallelism::Auto,
     colouring: ColouringKind::Acyclic,
 };
 
@@ -84,12 +91,12 @@ where
     F: Fn(&[Var<f64>]) -> Var<f64> + Copy,
 {
     (
-        sparse::prepare(f, x, Default::default()).colour_count(),
-        sparse::prepare(f, x, ACYCLIC).colour_count(),
+        mixad::record(f, x).colour_count(),
+        mixad::record_with(f, x, ACYCLIC).colour_count(),
     )
 }
 
-/// One-shot, and prepared with every option at every point, against `mixad::hessian`.
+/// One-shot, and one recording per option at every point, against `mixad::hessian`.
 fn check<F>(f: F, points: &[Vec<f64>], what: &str)
 where
     F: Fn(&[Var<f64>]) -> Var<f64> + Copy,
@@ -99,10 +106,10 @@ where
         assert_matches_dense(&mixad::sparse_hessian(f, x), &dense, 1e-13, what);
     }
     for options in all_options() {
-        let mut plan = sparse::prepare(f, &points[0], options);
+        let mut plan = mixad::record_with(f, &points[0], options);
         for x in points {
             let dense = mixad::hessian(f, x);
-            let (value, grad, h) = plan.value_gradient_hessian(x);
+            let (value, grad, h) = plan.value_gradient_sparse_hessian(x);
             let (v_ref, g_ref) = reverse::value_and_gradient(f, x);
             assert_matches_dense(&h, &dense, 1e-13, &format!("{what}, {options:?}"));
             assert!(
@@ -179,8 +186,8 @@ fn extended_rosenbrock_sparse_equals_dense() {
         "extended Rosenbrock",
     );
     // Block-diagonal 2 × 2: exactly the pattern, two colours.
-    let plan = sparse::prepare(extended_rosenbrock, &vec![1.0; n], Default::default());
-    assert_eq!(plan.pattern().nnz(), 3 * n / 2);
+    let mut plan = mixad::record(extended_rosenbrock, &vec![1.0; n]);
+    assert_eq!(plan.sparsity_pattern().nnz(), 3 * n / 2);
     assert_eq!(plan.colour_count(), 2);
 }
 
@@ -192,8 +199,8 @@ fn chained_rosenbrock_sparse_equals_dense() {
         &[random_vec(11, n), vec![1.0; n]],
         "chained Rosenbrock",
     );
-    let plan = sparse::prepare(rosenbrock, &vec![1.0; n], Default::default());
-    assert_eq!(plan.pattern().nnz(), 2 * n - 1, "tridiagonal");
+    let mut plan = mixad::record(rosenbrock, &vec![1.0; n]);
+    assert_eq!(plan.sparsity_pattern().nnz(), 2 * n - 1, "tridiagonal");
     assert_eq!(plan.colour_count(), 3);
 }
 
@@ -207,8 +214,8 @@ fn log_norm_plus_sine_chain_sparse_equals_dense() {
         "ln-norm + sine chain",
     );
     // The logarithm of the norm couples everything: dense.
-    let plan = sparse::prepare(log_norm_sin, &random_vec(2, n), Default::default());
-    assert_eq!(plan.pattern().nnz(), n * (n + 1) / 2);
+    let mut plan = mixad::record(log_norm_sin, &random_vec(2, n));
+    assert_eq!(plan.sparsity_pattern().nnz(), n * (n + 1) / 2);
     assert_eq!(plan.colour_count(), n);
 }
 
@@ -270,13 +277,13 @@ fn hessian_of_a_function_that_takes_a_gradient_inside() {
 fn linear_constant_and_unused_inputs() {
     let x = [0.5, -2.0, 3.0];
     let linear = |z: &[Var<f64>]| z[0] * 2.0 - z[1] + z[2] * 7.0;
-    let (v, g, h) = sparse::prepare(linear, &x, Default::default()).value_gradient_hessian(&x);
+    let (v, g, h) = mixad::record(linear, &x).value_gradient_sparse_hessian(&x);
     assert_eq!(
         (v, g, h.nnz()),
         (1.0 - (-2.0) + 21.0 - 0.0, vec![2.0, -1.0, 7.0], 0)
     );
     let constant = |_: &[Var<f64>]| Var::constant(4.0);
-    let (v, g, h) = sparse::prepare(constant, &x, Default::default()).value_gradient_hessian(&x);
+    let (v, g, h) = mixad::record(constant, &x).value_gradient_sparse_hessian(&x);
     assert_eq!((v, g, h.nnz()), (4.0, vec![0.0; 3], 0));
     // Piecewise-linear operations and rounding add nothing.
     let piecewise =
@@ -350,13 +357,17 @@ fn banded_patterns_are_tight_and_few_colours() {
         let f = banded(b);
         let x = random_vec(20 + b as u64, n);
         check(f, std::slice::from_ref(&x), &format!("band {b}"));
-        let plan = sparse::prepare(f, &x, Default::default());
+        let mut plan = mixad::record(f, &x);
         let nnz: usize = (0..=b).map(|d| n - d).sum();
-        assert_eq!(plan.pattern().nnz(), nnz, "band {b}: tight pattern");
+        assert_eq!(
+            plan.sparsity_pattern().nnz(),
+            nnz,
+            "band {b}: tight pattern"
+        );
+        let colours = plan.colour_count();
         assert!(
-            plan.colour_count() <= max_colours,
-            "band {b}: {} colours, expected at most {max_colours}",
-            plan.colour_count()
+            colours <= max_colours,
+            "band {b}: {colours} colours, expected at most {max_colours}"
         );
     }
 }
@@ -368,8 +379,12 @@ fn arrowhead_pattern_is_tight_and_two_colours() {
         if n <= 100 {
             check(arwhead, std::slice::from_ref(&x), "ARWHEAD");
         }
-        let plan = sparse::prepare(arwhead, &x, Default::default());
-        assert_eq!(plan.pattern().nnz(), 2 * n - 1, "diagonal and last row");
+        let mut plan = mixad::record(arwhead, &x);
+        assert_eq!(
+            plan.sparsity_pattern().nnz(),
+            2 * n - 1,
+            "diagonal and last row"
+        );
         assert_eq!(plan.colour_count(), 2, "n = {n}");
     }
     // Hub first: the same two colours.
@@ -379,10 +394,7 @@ fn arrowhead_pattern_is_tight_and_two_colours() {
     };
     let x = random_vec(31, 50);
     check(reversed, std::slice::from_ref(&x), "reversed ARWHEAD");
-    assert_eq!(
-        sparse::prepare(reversed, &x, Default::default()).colour_count(),
-        2
-    );
+    assert_eq!(mixad::record(reversed, &x).colour_count(), 2);
 }
 
 #[test]
@@ -391,8 +403,8 @@ fn block_diagonal_uses_one_colour_per_block_column() {
         let f = block_diagonal(size);
         let x: Vec<f64> = random_vec(40, 7 * size).iter().map(|v| 0.1 * v).collect();
         check(f, std::slice::from_ref(&x), &format!("blocks of {size}"));
-        let plan = sparse::prepare(f, &x, Default::default());
-        assert_eq!(plan.pattern().nnz(), 7 * size * (size + 1) / 2);
+        let mut plan = mixad::record(f, &x);
+        assert_eq!(plan.sparsity_pattern().nnz(), 7 * size * (size + 1) / 2);
         assert_eq!(plan.colour_count(), size, "blocks of {size}");
     }
 }
@@ -403,15 +415,12 @@ fn grid_energy_is_tight_and_few_colours() {
     let f = grid(side);
     let x = random_vec(50, side * side);
     check(f, std::slice::from_ref(&x), "grid");
-    let plan = sparse::prepare(f, &x, Default::default());
+    let mut plan = mixad::record(f, &x);
     let edges = 2 * side * (side - 1);
-    assert_eq!(plan.pattern().nnz(), side * side + edges);
+    assert_eq!(plan.sparsity_pattern().nnz(), side * side + edges);
     // The grid's star chromatic number is 5; the greedy colouring in natural order uses 7.
-    assert!(
-        plan.colour_count() <= 7,
-        "grid: {} colours",
-        plan.colour_count()
-    );
+    let colours = plan.colour_count();
+    assert!(colours <= 7, "grid: {colours} colours");
 }
 
 #[test]
@@ -436,8 +445,8 @@ fn acyclic_recovery_keeps_precision_on_a_large_arrowhead() {
     // The hub's cell sums every off-diagonal entry: taking one entry as that long a
     // difference would lose digits, so each is read from its leaf's cell instead.
     let x: Vec<f64> = random_vec(90, 100_000).iter().map(|v| 1.0 + v).collect();
-    let star = sparse::prepare(arwhead, &x, Default::default()).hessian(&x);
-    let acyclic = sparse::prepare(arwhead, &x, ACYCLIC).hessian(&x);
+    let star = mixad::record(arwhead, &x).sparse_hessian(&x);
+    let acyclic = mixad::record_with(arwhead, &x, ACYCLIC).sparse_hessian(&x);
     for (a, s) in acyclic.values().iter().zip(star.values()) {
         assert!((a - s).abs() <= 1e-13 * s.abs().max(1.0), "{a} vs {s}");
     }
@@ -469,22 +478,22 @@ fn random_graphs_recover_every_entry() {
         let x = random_vec(200 + seed, n);
         let dense = mixad::hessian(f, &x);
         for options in [
-            SparseOptions::default(),
-            SparseOptions {
+            Options::default(),
+            Options {
                 lanes: Some(1),
-                threads: Some(2),
+                parallelism: threads(2),
                 ..Default::default()
             },
             ACYCLIC,
         ] {
-            let h = sparse::prepare(f, &x, options).hessian(&x);
+            let h = mixad::record_with(f, &x, options).sparse_hessian(&x);
             assert_matches_dense(&h, &dense, 1e-13, &format!("random graph {seed}"));
         }
     }
 }
 
 // ---------------------------------------------------------------------------------------
-// Plans: new points, changed branches
+// Recordings: new points, changed branches
 // ---------------------------------------------------------------------------------------
 
 /// `x₀x₁ + x₂²` where `x₀ > 0`, else `x₀² + x₁x₂`: the branches have different patterns.
@@ -498,7 +507,8 @@ fn branchy<T: Float>(x: &[T]) -> T {
 
 #[test]
 fn a_changed_branch_redoes_detection() {
-    let mut plan = sparse::prepare(branchy, &[1.0, 2.0, 3.0], Default::default());
+    let mut plan = mixad::record(branchy, &[1.0, 2.0, 3.0]);
+    assert_eq!(plan.detection_count(), 0, "no sparse Hessian asked for yet");
     let positive = [(1, 0), (2, 2)];
     let negative = [(0, 0), (2, 1)];
     let entries = |h: &SparseHessian| -> Vec<(usize, usize)> {
@@ -511,7 +521,7 @@ fn a_changed_branch_redoes_detection() {
         ([-3.0, 0.0, 1.0], &negative, 2),
         ([0.5, 2.0, 3.0], &positive, 3),
     ] {
-        let h = plan.hessian(&x);
+        let h = plan.sparse_hessian(&x);
         assert_eq!(entries(&h), want.to_vec(), "at {x:?}");
         assert_matches_dense(&h, &mixad::hessian(branchy, &x), 1e-15, "branchy");
         assert_eq!(plan.detection_count(), detections, "at {x:?}");
@@ -529,9 +539,9 @@ fn a_data_dependent_loop_redoes_detection() {
         }
         s + x[0] * x[0]
     }
-    let mut plan = sparse::prepare(looped, &[1.0, 3.0], Default::default());
+    let mut plan = mixad::record(looped, &[1.0, 3.0]);
     for x in [[1.0, 3.0], [1.0, 5.0], [2.0, 3.0], [1.0, 12.0]] {
-        let h = plan.hessian(&x);
+        let h = plan.sparse_hessian(&x);
         assert_matches_dense(&h, &mixad::hessian(looped, &x), 1e-13, &format!("{x:?}"));
     }
     assert_eq!(plan.detection_count(), 4);
@@ -540,18 +550,19 @@ fn a_data_dependent_loop_redoes_detection() {
 #[test]
 fn steady_state_into_reuses_buffers() {
     let n = 200;
-    let mut plan = sparse::prepare(rosenbrock, &vec![1.0; n], Default::default());
+    let mut plan = mixad::record(rosenbrock, &vec![1.0; n]);
     let mut grad = vec![0.0; n];
-    let mut values = Vec::new();
-    plan.value_gradient_hessian_into(&random_vec(60, n), &mut grad, &mut values);
-    let ptr = values.as_ptr();
+    let mut h = SparseHessian::default();
+    plan.value_gradient_sparse_hessian_into(&random_vec(60, n), &mut grad, &mut h);
+    let ptr = h.values().as_ptr();
     for seed in 61..65 {
         let x = random_vec(seed, n);
-        let value = plan.value_gradient_hessian_into(&x, &mut grad, &mut values);
-        assert_eq!(values.as_ptr(), ptr, "values buffer reused");
+        let value = plan.value_gradient_sparse_hessian_into(&x, &mut grad, &mut h);
+        assert_eq!(h.values().as_ptr(), ptr, "values buffer reused");
         let dense = mixad::hessian(rosenbrock, &x);
-        let pattern = plan.pattern();
-        for ((&v, &r), &c) in values.iter().zip(pattern.rows()).zip(pattern.cols()) {
+        let pattern = plan.sparsity_pattern();
+        assert_eq!((h.rows(), h.cols()), (pattern.rows(), pattern.cols()));
+        for ((&v, &r), &c) in h.values().iter().zip(pattern.rows()).zip(pattern.cols()) {
             let d = dense[(r, c)];
             assert!(
                 (v - d).abs() <= 1e-12 * (1.0 + d.abs()),
@@ -572,13 +583,13 @@ fn lagrangian_against_hand_derived_values() {
     let f = |x: &[Var<f64>]| x[0] * x[0] * x[1] + x[2].exp();
     let g = |x: &[Var<f64>]| vec![x[0] * x[2] - 1.0, x[1].sin() + x[3] * x[3], x[3]];
     let x = [0.7, -1.3, 0.4, 2.0];
-    let mut plan = sparse::prepare_lagrangian(f, g, &x, 3, Default::default());
+    let mut plan = mixad::record_lagrangian(f, g, &x, Default::default());
     // Joint pattern: (0,0) (1,0) (2,0) (1,1) (2,2) (3,3).
-    let pattern: Vec<(usize, usize)> = plan
-        .pattern()
+    let joint = plan.sparsity_pattern();
+    let pattern: Vec<(usize, usize)> = joint
         .rows()
         .iter()
-        .zip(plan.pattern().cols())
+        .zip(joint.cols())
         .map(|(&r, &c)| (r, c))
         .collect();
     assert_eq!(
@@ -592,7 +603,7 @@ fn lagrangian_against_hand_derived_values() {
         (2.5, [0.0, 4.0, -1.0]),
     ] {
         for x in [x, [-0.2, 0.9, 1.1, -0.6]] {
-            let h = plan.hessian(&x, sigma, &lambda);
+            let h = plan.lagrangian_hessian(&x, sigma, &lambda);
             let want = [
                 (0, 0, sigma * 2.0 * x[1]),
                 (1, 0, sigma * 2.0 * x[0]),
@@ -610,16 +621,30 @@ fn lagrangian_against_hand_derived_values() {
             }
             let one_shot = sparse::lagrangian_hessian(f, g, &x, sigma, &lambda);
             assert_eq!(one_shot.values(), h.values());
+            // The `_into` form fills a caller's buffer and returns the Lagrangian's value.
+            let mut into = SparseHessian::default();
+            let value = plan.lagrangian_hessian_into(&x, sigma, &lambda, &mut into);
+            assert_eq!(into.values(), h.values());
+            let want_value = sigma * (x[0] * x[0] * x[1] + x[2].exp())
+                + lambda[0] * (x[0] * x[2] - 1.0)
+                + lambda[1] * (x[1].sin() + x[3] * x[3])
+                + lambda[2] * x[3];
+            assert!(
+                (value - want_value).abs() <= 1e-14 * (1.0 + want_value.abs()),
+                "Lagrangian value {value}, want {want_value}"
+            );
         }
     }
 }
 
 #[test]
-#[should_panic(expected = "prepared with 2 constraints, called with 1 multipliers")]
+#[should_panic(
+    expected = "lagrangian_hessian: recorded with 2 constraints, called with 1 multipliers"
+)]
 fn lagrangian_with_wrong_multiplier_count_panics() {
     let f = |x: &[Var<f64>]| x[0] * x[1];
     let g = |x: &[Var<f64>]| vec![x[0] * x[0], x[1] * x[1]];
-    sparse::prepare_lagrangian(f, g, &[1.0, 1.0], 2, Default::default()).hessian(
+    mixad::record_lagrangian(f, g, &[1.0, 1.0], Default::default()).lagrangian_hessian(
         &[1.0, 1.0],
         1.0,
         &[1.0],
@@ -627,7 +652,9 @@ fn lagrangian_with_wrong_multiplier_count_panics() {
 }
 
 #[test]
-#[should_panic(expected = "g returned 2 constraints, expected 3")]
+#[should_panic(
+    expected = "lagrangian_hessian: recorded with 2 constraints, called with 3 multipliers"
+)]
 fn lagrangian_with_wrong_constraint_count_panics() {
     let f = |x: &[Var<f64>]| x[0] * x[1];
     let g = |x: &[Var<f64>]| vec![x[0] * x[0], x[1] * x[1]];
@@ -664,37 +691,30 @@ fn product<T: Float>(x: &[T]) -> T {
 // An empty `x` is not misuse: tests/empty_inputs.rs.
 
 #[test]
-#[should_panic(expected = "sparse_hessian: recorded with 3 inputs, called with 4")]
-fn prepared_with_a_longer_point_panics() {
-    sparse::prepare(product, &[1.0; 3], Default::default()).hessian(&[1.0; 4]);
+#[should_panic(expected = "sparse_hessian: the function was recorded with 3 inputs, called with 4")]
+fn recorded_with_a_longer_point_panics() {
+    mixad::record(product, &[1.0; 3]).sparse_hessian(&[1.0; 4]);
 }
 
 #[test]
-#[should_panic(expected = "gradient buffer has 2 entries, expected 3")]
-fn prepared_into_with_a_short_gradient_panics() {
-    let mut plan = sparse::prepare(product, &[1.0; 3], Default::default());
-    plan.value_gradient_hessian_into(&[1.0; 3], &mut [0.0; 2], &mut Vec::new());
+#[should_panic(expected = "sparse_hessian: the gradient buffer has 2 entries, expected 3")]
+fn recorded_into_with_a_short_gradient_panics() {
+    let mut plan = mixad::record(product, &[1.0; 3]);
+    let mut h = SparseHessian::default();
+    plan.value_gradient_sparse_hessian_into(&[1.0; 3], &mut [0.0; 2], &mut h);
 }
 
 #[test]
-#[should_panic(expected = "lanes must be 1, 2, 4, 8 or 16, not 3")]
+#[should_panic(expected = "mixad::record: lanes must be 1, 2, 4, 8 or 16, not 3")]
 fn three_lanes_panics() {
-    let options = SparseOptions {
+    let options = Options {
         lanes: Some(3),
         ..Default::default()
     };
-    sparse::prepare(product, &[1.0; 3], options);
+    mixad::record_with(product, &[1.0; 3], options);
 }
 
-#[test]
-#[should_panic(expected = "threads must be at least 1")]
-fn zero_threads_panics() {
-    let options = SparseOptions {
-        threads: Some(0),
-        ..Default::default()
-    };
-    sparse::prepare(product, &[1.0; 3], options);
-}
+// Zero threads can no longer be asked for: `Parallelism::Threads` holds a `NonZeroUsize`.
 
 #[test]
 #[should_panic(expected = "outside a 3 × 3 matrix")]
@@ -740,7 +760,7 @@ fn blocks_and_custom_rules_give_a_superset_pattern_and_the_dense_values() {
     let x = random_vec(11, 10);
     let dense = mixad::hessian(&f, &x);
     for options in all_options() {
-        let h = sparse::prepare(&f, &x, options).hessian(&x);
+        let h = mixad::record_with(&f, &x, options).sparse_hessian(&x);
         assert_matches_dense(&h, &dense, 1e-12, "blocks and custom rules");
     }
     // The block and the rules interact only within their own inputs.

@@ -141,7 +141,7 @@ impl InnerFn for Scalarized {
 #[test]
 fn recorded_functions_tape_the_inner_call_and_replay_correctly() {
     let z = point();
-    let mut rec = reverse::record(outer_translated, &z);
+    let mut rec = mixad::record(outer_translated, &z);
     let shifted: Vec<f64> = z.iter().map(|v| v + 0.1).collect();
     let replayed = rec.gradient(&shifted);
     assert_eq!(rec.rerecord_count(), 0);

@@ -9,11 +9,11 @@ use std::fmt;
 use faer::Mat;
 use mixad::check::{self, CheckOptions, CheckReport};
 use mixad::forward::{self, Dual};
-use mixad::hessian::{self, HessianOptions};
 use mixad::nested::{self, InnerFn};
 use mixad::reverse::{self, Var};
 use mixad::rules::{CustomRule, GenericGradient};
-use mixad::sparse::{self, ColouringKind, SparseOptions};
+use mixad::sparse::ColouringKind;
+use mixad::{Options, Parallelism};
 use proptest::prelude::*;
 
 use super::{Program, Trace};
@@ -249,7 +249,7 @@ pub fn check_modes(c: &Case) -> Result<(), TestCaseError> {
             &format!("forward gradient, chunk {chunk}"),
         )?;
     }
-    let mut rec = reverse::record(f, x);
+    let mut rec = mixad::record(f, x);
     let (y_rec, g_rec) = rec.value_and_gradient(x);
     prop_assert!(
         close(y_rec, y, 1e-14, 0.0),
@@ -260,11 +260,12 @@ pub fn check_modes(c: &Case) -> Result<(), TestCaseError> {
     assert_near(&g_rec, &g, tol, size, "recorded gradient")?;
 
     // The reference Hessian: serial, one column per sweep.
-    let serial = |chunk| HessianOptions {
-        chunk: Some(chunk),
-        threads: Some(1),
+    let serial = |lanes| Options {
+        lanes: Some(lanes),
+        parallelism: Parallelism::Serial,
+        ..Options::default()
     };
-    let (y_h, g_h, h) = hessian::prepare(f, x, serial(1)).value_gradient_hessian(x);
+    let (y_h, g_h, h) = mixad::record_with(f, x, serial(1)).value_gradient_hessian(x);
     let h = to_rows(&h);
     prop_assume!(all_finite(&h));
     prop_assert!(
@@ -274,22 +275,23 @@ pub fn check_modes(c: &Case) -> Result<(), TestCaseError> {
         y
     );
     assert_near(&g_h, &g, tol, size, "Hessian's gradient")?;
-    assert_symmetric(&h, n, "Hessian, serial, chunk 1")?;
+    assert_symmetric(&h, n, "Hessian, serial, 1 lane")?;
 
-    let mut variants: Vec<(String, HessianOptions)> = [2, 3, 4, 8, 16]
+    let mut variants: Vec<(String, Options)> = [2, 4, 8, 16]
         .into_iter()
         .filter(|&k| k <= n.next_power_of_two())
-        .map(|k| (format!("serial, chunk {k}"), serial(k)))
+        .map(|k| (format!("serial, {k} lanes"), serial(k)))
         .collect();
-    for chunk in [Some(1), Some(3), None] {
-        let options = HessianOptions {
-            chunk,
-            threads: Some(2),
+    for lanes in [Some(1), Some(4), None] {
+        let options = Options {
+            lanes,
+            parallelism: Parallelism::Threads(std::num::NonZeroUsize::new(2).unwrap()),
+            ..Options::default()
         };
-        variants.push((format!("2 threads, chunk {chunk:?}"), options));
+        variants.push((format!("2 threads, lanes {lanes:?}"), options));
     }
     for (what, options) in variants {
-        let hk = to_rows(&hessian::prepare(f, x, options).hessian(x));
+        let hk = to_rows(&mixad::record_with(f, x, options).hessian(x));
         assert_symmetric(&hk, n, &what)?;
         assert_near(&hk, &h, tol, size, &format!("Hessian, {what}"))?;
     }
@@ -299,8 +301,8 @@ pub fn check_modes(c: &Case) -> Result<(), TestCaseError> {
 
     let (hv_want, hv_size) = mat_vec(&h, &c.v);
     let hv = mixad::hvp(|v: &[Var<Dual<f64>>]| p.run(v), x, &c.v);
-    let hv_prepared = hessian::prepare(f, x, serial(1)).hvp(x, &c.v);
-    for (what, got) in [("hvp", hv), ("prepared hvp", hv_prepared)] {
+    let hv_recorded = mixad::record_with(f, x, serial(1)).hvp(x, &c.v);
+    for (what, got) in [("hvp", hv), ("recorded hvp", hv_recorded)] {
         for (i, (&a, &b)) in got.iter().zip(&hv_want).enumerate() {
             prop_assert!(
                 close(a, b, tol, tol * hv_size.max(size)),
@@ -320,11 +322,11 @@ pub fn check_modes(c: &Case) -> Result<(), TestCaseError> {
     // Sparse Hessians, both colourings: the same values as the dense Hessian, and a
     // pattern that never misses an entry the dense Hessian has.
     for colouring in [ColouringKind::Star, ColouringKind::Acyclic] {
-        let options = SparseOptions {
+        let options = Options {
             colouring,
-            ..SparseOptions::default()
+            ..Options::default()
         };
-        let sh = sparse::prepare(f, x, options).hessian(x);
+        let sh = mixad::record_with(f, x, options).sparse_hessian(x);
         let what = format!("sparse Hessian, {colouring:?}");
         assert_near(&to_rows(&sh.to_dense()), &h, tol, size, &what)?;
         for (k, &hk) in h.iter().enumerate() {
@@ -493,7 +495,7 @@ pub fn check_replay(c: &Case) -> Result<(), TestCaseError> {
     let (y2, g2) = reverse::value_and_gradient(f, x2);
     prop_assume!(!at_x2.undefined && y2.is_finite() && all_finite(&g2));
 
-    let mut rec = reverse::record(f, x);
+    let mut rec = mixad::record(f, x);
     let (y_rec, g_rec) = rec.value_and_gradient(x2);
     prop_assert_eq!(
         rec.rerecord_count(),
@@ -529,8 +531,8 @@ pub fn check_replay(c: &Case) -> Result<(), TestCaseError> {
     let fresh_rev = reverse::gradient(inner_rev, x2);
     let fresh_fwd = reverse::gradient(inner_fwd, x2);
     prop_assume!(all_finite(&fresh_rev) && all_finite(&fresh_fwd));
-    let mut rec_rev = reverse::record(inner_rev, x);
-    let mut rec_fwd = reverse::record(inner_fwd, x);
+    let mut rec_rev = mixad::record(inner_rev, x);
+    let mut rec_fwd = mixad::record(inner_fwd, x);
     for (what, rec, fresh) in [
         ("inner reverse", rec_rev.gradient(x2), fresh_rev),
         ("inner forward", rec_fwd.gradient(x2), fresh_fwd),
@@ -554,7 +556,7 @@ pub fn check_replay(c: &Case) -> Result<(), TestCaseError> {
         );
     }
     // The refusing variant refuses exactly when a branch flipped.
-    let refused = reverse::record(f, x).try_value_and_gradient(x2).is_err();
+    let refused = mixad::record(f, x).try_value_and_gradient(x2).is_err();
     prop_assert_eq!(
         refused,
         flipped,
@@ -564,32 +566,33 @@ pub fn check_replay(c: &Case) -> Result<(), TestCaseError> {
 
     let h2 = to_rows(&mixad::hessian(f, x2));
     prop_assume!(all_finite(&h2));
-    let mut prepared = hessian::prepare(f, x, HessianOptions::default());
+    let mut prepared = mixad::record(f, x);
     let (y_p, g_p, h_p) = prepared.value_gradient_hessian(x2);
     prop_assert_eq!(prepared.rerecord_count(), usize::from(flipped));
     prop_assert!(
         close(y_p, y2, 1e-14, 0.0),
-        "prepared value {} vs {}",
+        "recorded value {} vs {}",
         y_p,
         y2
     );
-    assert_vec(&g_p, &g2, 1e-14, "prepared gradient")?;
-    assert_vec(&to_rows(&h_p), &h2, 1e-14, "prepared Hessian")?;
+    assert_vec(&g_p, &g2, 1e-14, "recorded gradient")?;
+    assert_vec(&to_rows(&h_p), &h2, 1e-14, "recorded Hessian")?;
     // Two threads, one column per sweep; there and back.
-    let two = HessianOptions {
-        chunk: Some(1),
-        threads: Some(2),
+    let two = Options {
+        lanes: Some(1),
+        parallelism: Parallelism::Threads(std::num::NonZeroUsize::new(2).unwrap()),
+        ..Options::default()
     };
-    let mut parallel = hessian::prepare(f, x, two);
+    let mut parallel = mixad::record_with(f, x, two);
     let h_par = to_rows(&parallel.hessian(x2));
-    assert_vec(&h_par, &h2, 1e-14, "prepared Hessian, 2 threads")?;
+    assert_vec(&h_par, &h2, 1e-14, "recorded Hessian, 2 threads")?;
     let h1 = to_rows(&mixad::hessian(f, x));
     prop_assume!(all_finite(&h1));
     let h_back = to_rows(&parallel.hessian(x));
     prop_assert_eq!(parallel.rerecord_count(), 2 * usize::from(flipped));
-    assert_vec(&h_back, &h1, 1e-14, "prepared Hessian back at x, 2 threads")?;
-    let hv = hessian::prepare(f, x, HessianOptions::default()).hvp(x2, &c.v);
+    assert_vec(&h_back, &h1, 1e-14, "recorded Hessian back at x, 2 threads")?;
+    let hv = mixad::record(f, x).hvp(x2, &c.v);
     let hv_fresh = mixad::hvp(|v: &[Var<Dual<f64>>]| p.run(v), x2, &c.v);
-    assert_vec(&hv, &hv_fresh, 1e-14, "prepared hvp")?;
+    assert_vec(&hv, &hv_fresh, 1e-14, "recorded hvp")?;
     Ok(())
 }
