@@ -120,7 +120,9 @@ pub use faer;
 pub use chain::Chain;
 pub use hessian::{hessian, hvp, value_gradient_hessian, value_gradient_hvp};
 pub use parallel::{Parallelism, PARALLEL_WORK};
-pub use recording::{record, record_lagrangian, record_with, Lagrangian, Options, Recording};
+pub use recording::{
+    record, record_lagrangian, record_with, JointFunction, Lagrangian, Options, Recording,
+};
 pub use reverse::{gradient, jacobian, value_and_gradient};
 pub use scalar::Scalar;
 pub use sparse::{sparse_hessian, ColouringKind, SparseHessian};

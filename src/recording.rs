@@ -155,8 +155,10 @@ where
 /// The recording of a constrained problem's objective `f` and constraints `g` together,
 /// for the Hessian of the Lagrangian `σ∇²f(x) + Σ λᵢ∇²gᵢ(x)`
 /// ([`Recording::lagrangian_hessian`]): output 0 is `f`, outputs `1..=m` are `g`.
-pub type Lagrangian<'f> =
-    Recording<Box<dyn FnMut(&[Var<f64>]) -> Vec<Var<f64>> + 'f>, Vec<Var<f64>>>;
+pub type Lagrangian<'f> = Recording<JointFunction<'f>, Vec<Var<f64>>>;
+
+/// The boxed joint function `x ↦ (f(x), g(x))` a [`Lagrangian`] recording replays.
+pub type JointFunction<'f> = Box<dyn FnMut(&[Var<f64>]) -> Vec<Var<f64>> + 'f>;
 
 /// Records the objective `f` and the constraints `g` at `x` as one function
 /// `x ↦ (f(x), g(x))`; the joint sparsity pattern of the Lagrangian's Hessian is detected
@@ -186,7 +188,7 @@ where
     F: FnMut(&[Var<f64>]) -> Var<f64> + 'f,
     G: FnMut(&[Var<f64>]) -> Vec<Var<f64>> + 'f,
 {
-    let joint: Box<dyn FnMut(&[Var<f64>]) -> Vec<Var<f64>> + 'f> = Box::new(move |x| {
+    let joint: JointFunction<'f> = Box::new(move |x| {
         let mut out = vec![f(x)];
         out.extend(g(x));
         out

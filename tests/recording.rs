@@ -351,6 +351,7 @@ fn same_f64(a: &f64, b: &f64, what: &str) {
     close(*a, *b, what);
 }
 
+#[allow(clippy::ptr_arg)] // the operators return `Vec`, the comparator takes it as is
 fn same_vec(a: &Vec<f64>, b: &Vec<f64>, what: &str) {
     close_vec(a, b, what);
 }
@@ -383,7 +384,7 @@ fn a_branch_flip_is_seen_by_every_scalar_operator() {
         "value",
         &mut recorded(),
         |r, x| r.value(x),
-        |x| branchy(x),
+        branchy,
         same_f64,
     );
     across_the_flip(

@@ -598,7 +598,8 @@ impl Program {
                 continue;
             }
             if let Operand::Node(i) = *out {
-                ws.adjoints[i as usize] = ws.adjoints[i as usize] + U::cst(w);
+                let adjoint = &mut ws.adjoints[i as usize];
+                *adjoint += U::cst(w);
             }
             nan |= value_is_nan(&self.output_at(ws, k));
         }
@@ -643,18 +644,16 @@ impl Program {
         [node(a, used[0]), node(b, used[1])]
     }
 
-    /// The variable inputs (node indices; constants left out) of the block operation
-    /// whose first output is node `i` (a `Step::Block` node).
-    pub(crate) fn block_operands(&self, i: usize) -> Vec<u32> {
-        let Step::Block(k) = self.steps[i] else {
-            return Vec::new();
-        };
-        self.blocks[k as usize]
-            .args
-            .iter()
-            .copied()
-            .filter(|&a| a & CONST == 0 && a != 0)
-            .collect()
+    /// The block operation logged as `Step::Block(k)`.
+    pub(crate) fn block_op(&self, k: u32) -> BlockOp {
+        self.blocks[k as usize].op
+    }
+
+    /// Input `p` of the block operation logged as `Step::Block(k)`: its node, or `None`
+    /// for a constant.
+    pub(crate) fn block_input(&self, k: u32, p: usize) -> Option<u32> {
+        let a = self.blocks[k as usize].args[p];
+        (a & CONST == 0 && a != 0).then_some(a)
     }
 
     /// The output nodes (outputs that are constants left out).

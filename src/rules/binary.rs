@@ -2,6 +2,7 @@
 
 use num_traits::Float;
 
+use super::Interaction;
 use crate::Scalar;
 
 /// A two-argument primitive `f(a, b)`. [`Binary::apply`] gives `(f, ∂f/∂a, ∂f/∂b)`.
@@ -121,6 +122,30 @@ impl Binary {
                     (d, d, d)
                 }
             }
+        }
+    }
+}
+
+impl Binary {
+    /// Which second partials may be non-zero: the fact sparsity detection reads. `max`,
+    /// `min`, `abs_sub` and `%` are piecewise linear ([`Interaction::Linear`]: their
+    /// partials are locally constant); `a·b` is bilinear (`ab` only); `a/b` is linear in
+    /// `a` (no `aa`); `powf`, `atan2` and `hypot` may have every second partial.
+    #[inline]
+    pub fn interaction(self) -> Interaction {
+        match self {
+            Binary::Max | Binary::Min | Binary::AbsSub | Binary::Rem => Interaction::Linear,
+            Binary::Mul => Interaction::Nonlinear {
+                aa: false,
+                ab: true,
+                bb: false,
+            },
+            Binary::Div => Interaction::Nonlinear {
+                aa: false,
+                ab: true,
+                bb: true,
+            },
+            Binary::Powf | Binary::Atan2 | Binary::Hypot => Interaction::ALL,
         }
     }
 }

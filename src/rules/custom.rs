@@ -33,6 +33,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use super::Interaction;
 use crate::forward::Dual;
 use crate::Scalar;
 
@@ -127,6 +128,12 @@ impl fmt::Debug for CustomRule {
 }
 
 impl CustomRule {
+    /// The interaction fact of every custom rule: mixad cannot see into the user's code,
+    /// so each output depends on every input and every pair of inputs may interact.
+    /// (Recorded as a chain of two-operand nodes, each nonlinear in both operands, this
+    /// makes every pair of the call's inputs interact.)
+    pub const INTERACTION: Interaction = Interaction::ALL;
+
     fn from_inner(inner: Inner) -> Self {
         assert!(
             inner.inputs > 0 && inner.outputs > 0,

@@ -23,6 +23,7 @@
 
 use num_traits::Float;
 
+use super::{OutputGroup, Pairs, Positions};
 use crate::Scalar;
 
 /// A linear-algebra block operation and its dimensions.
@@ -166,9 +167,139 @@ impl BlockOp {
         )
     }
 
-    /// Whether the operation is linear in its inputs taken together (its Hessian is zero).
+    /// Whether the operation is linear in its inputs taken together (its Hessian is zero):
+    /// no [`OutputGroup`] states a pair.
     pub fn is_linear(&self) -> bool {
-        matches!(self, BlockOp::Sum { .. })
+        self.output_groups().all(|g| !g.is_nonlinear())
+    }
+
+    /// The number of [`OutputGroup`]s [`BlockOp::output_group`] describes.
+    pub fn output_group_count(&self) -> usize {
+        if self.output_len() == 0 {
+            return 0;
+        }
+        match *self {
+            BlockOp::MatVec { rows, .. } => rows,
+            BlockOp::MatMul { rows, cols, .. } => rows * cols,
+            BlockOp::Solve { cols, .. } | BlockOp::CholeskySolve { cols, .. } => cols,
+            BlockOp::Cholesky { n } => 2 * n - 1,
+            BlockOp::Dot { .. }
+            | BlockOp::Sum { .. }
+            | BlockOp::Norm { .. }
+            | BlockOp::QuadForm { .. }
+            | BlockOp::LogDetSpd { .. }
+            | BlockOp::LogAbsDet { .. }
+            | BlockOp::Inverse { .. } => 1,
+        }
+    }
+
+    /// The interaction facts of the operation's outputs, group `g` of
+    /// [`BlockOp::output_group_count`]: which inputs those outputs depend on and which
+    /// input pairs their second partials involve (positions as in [`BlockOp::forward`]'s
+    /// inputs and outputs). The groups partition the outputs. Sparsity detection reads
+    /// these facts; a Jacobian's pattern follows from the dependence alone.
+    ///
+    /// - `MatVec`, `MatMul`: each output `yᵢ = Σₖ aᵢₖ xₖ` on its own, depending on row `i`
+    ///   of `A` and the matching column of the right factor, bilinear across matching
+    ///   entries only (`Zip`): a constant factor leaves the output linear.
+    /// - `Dot`: bilinear across matching entries `aᵢ × bᵢ` only. `Sum`: linear.
+    /// - `Norm`: every pair. `QuadForm`: every pair of `x`, and `A × x` (over-stated: only
+    ///   `aᵢⱼ × xᵢ` and `aᵢⱼ × xⱼ` interact); linear in `A` alone.
+    /// - `Solve`, `CholeskySolve`: column `j` of `X` depends on all of `A` and column `j`
+    ///   of `B`; every pair of `A` and every `A × B` pair interact, `B` alone is linear.
+    /// - `Cholesky`: each row's entries on and below the diagonal depend on all of `A`,
+    ///   every pair interacting (over-stated: row `i` only depends on the leading
+    ///   `(i+1) × (i+1)` block); the zeros above the diagonal are constant.
+    /// - `LogDetSpd`, `LogAbsDet`, `Inverse`: every output on all of `A`, every pair.
+    ///
+    /// # Panics
+    /// If `g` is not below [`BlockOp::output_group_count`].
+    pub fn output_group(&self, g: usize) -> OutputGroup {
+        assert!(
+            g < self.output_group_count(),
+            "{self:?}: output group {g} out of range"
+        );
+        let none = Positions::EMPTY;
+        let all_in = Positions::range(0, self.input_len());
+        let group = |outputs, depends, pairs| OutputGroup {
+            outputs,
+            depends,
+            pairs,
+        };
+        let single = Positions::range(g, g + 1);
+        match *self {
+            BlockOp::MatVec { rows, cols } => {
+                let a_row = Positions::range(g * cols, (g + 1) * cols);
+                let x = Positions::range(rows * cols, rows * cols + cols);
+                group(single, [a_row, x], [Pairs::Zip(a_row, x), Pairs::None])
+            }
+            BlockOp::MatMul { rows, inner, cols } => {
+                let (i, j) = (g / cols, g % cols);
+                let a_row = Positions::range(i * inner, (i + 1) * inner);
+                let b_col = Positions::strided(rows * inner + j, cols, inner);
+                group(
+                    single,
+                    [a_row, b_col],
+                    [Pairs::Zip(a_row, b_col), Pairs::None],
+                )
+            }
+            BlockOp::Dot { len } => {
+                let (a, b) = (Positions::range(0, len), Positions::range(len, 2 * len));
+                group(single, [a, b], [Pairs::Zip(a, b), Pairs::None])
+            }
+            BlockOp::Sum { .. } => group(single, [all_in, none], [Pairs::None; 2]),
+            BlockOp::Norm { .. } => group(
+                single,
+                [all_in, none],
+                [Pairs::All(all_in, all_in), Pairs::None],
+            ),
+            BlockOp::QuadForm { n } => {
+                let (a, x) = (
+                    Positions::range(0, n * n),
+                    Positions::range(n * n, n * n + n),
+                );
+                group(single, [a, x], [Pairs::All(x, x), Pairs::All(a, x)])
+            }
+            BlockOp::Solve { n, cols } | BlockOp::CholeskySolve { n, cols } => {
+                let a = Positions::range(0, n * n);
+                let b_col = Positions::strided(n * n + g, cols, n);
+                group(
+                    Positions::strided(g, cols, n),
+                    [a, b_col],
+                    [Pairs::All(a, a), Pairs::All(a, b_col)],
+                )
+            }
+            BlockOp::Cholesky { n } => {
+                if g < n {
+                    // Row g on and below the diagonal.
+                    group(
+                        Positions::range(g * n, g * n + g + 1),
+                        [all_in, none],
+                        [Pairs::All(all_in, all_in), Pairs::None],
+                    )
+                } else {
+                    // Row i above the diagonal: constant zeros.
+                    let i = g - n;
+                    group(
+                        Positions::range(i * n + i + 1, (i + 1) * n),
+                        [none; 2],
+                        [Pairs::None; 2],
+                    )
+                }
+            }
+            BlockOp::LogDetSpd { .. } | BlockOp::LogAbsDet { .. } | BlockOp::Inverse { .. } => {
+                group(
+                    Positions::range(0, self.output_len()),
+                    [all_in, none],
+                    [Pairs::All(all_in, all_in), Pairs::None],
+                )
+            }
+        }
+    }
+
+    /// Every [`OutputGroup`] of the operation, in order.
+    pub fn output_groups(&self) -> impl Iterator<Item = OutputGroup> + '_ {
+        (0..self.output_group_count()).map(move |g| self.output_group(g))
     }
 
     /// Evaluates the operation: returns the outputs and the state the pullback needs

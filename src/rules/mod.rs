@@ -14,16 +14,27 @@
 //! functions, `f64`-only code, black-box solvers): their derivatives come from the user, at
 //! `f64`, and engines apply them the same way.
 //!
+//! Rules also state each primitive's *interaction facts* ([`Interaction`]): whether its
+//! output depends on its operands at all, and which second partials may be non-zero.
+//! Block operations state them per group of outputs ([`OutputGroup`]): the inputs those
+//! outputs depend on and the input pairs that interact ([`Pairs`]). Sparsity detection
+//! ([`crate::sparse`]) reads these facts and restates none; a fact may over-state, never
+//! under-state.
+//!
 //! To add a primitive: add a variant to [`Unary`] or [`Binary`], write its value and
-//! partials in `apply`, document its convention at non-differentiable points, and route
-//! the public method to it in `src/facade.rs`. Every engine picks it up unchanged.
+//! partials in `apply`, state its interaction facts in `interaction`, document its
+//! convention at non-differentiable points, and route the public method to it in
+//! `src/facade.rs`. Every engine, and sparsity detection, picks it up unchanged. A block
+//! operation ([`BlockOp`]) states its facts in `output_group_count` and `output_group`.
 
 mod binary;
 pub mod custom;
+mod interaction;
 pub mod linalg;
 mod unary;
 
 pub use binary::Binary;
 pub use custom::{CustomRule, GenericGradient, GenericPullback, VectorRuleBuilder};
+pub use interaction::{Interaction, OutputGroup, Pairs, Positions};
 pub use linalg::{BlockError, BlockOp};
 pub use unary::Unary;

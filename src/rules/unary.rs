@@ -2,6 +2,7 @@
 
 use num_traits::Float;
 
+use super::Interaction;
 use crate::Scalar;
 
 /// A one-argument primitive. [`Unary::apply`] gives its value and derivative.
@@ -185,13 +186,52 @@ impl Unary {
         }
     }
 
-    /// True for primitives whose derivative is zero everywhere (rounding and sign).
+    /// Which second partial may be non-zero, and whether the value depends on `x` at all:
+    /// the fact sparsity detection reads. Rounding and sign (and `powi(0)`) are
+    /// [`Interaction::Constant`] (derivative zero everywhere); `abs`, `fract`, the angle
+    /// conversions and `powi(1)` are [`Interaction::Linear`] (piecewise linear); the rest
+    /// are nonlinear in `x` (`aa`).
+    #[inline]
+    pub fn interaction(self) -> Interaction {
+        match self {
+            Unary::Signum | Unary::Floor | Unary::Ceil | Unary::Round | Unary::Trunc => {
+                Interaction::Constant
+            }
+            Unary::Powi(0) => Interaction::Constant,
+            Unary::Abs | Unary::Fract | Unary::ToDegrees | Unary::ToRadians | Unary::Powi(1) => {
+                Interaction::Linear
+            }
+            Unary::Recip
+            | Unary::Sqrt
+            | Unary::Cbrt
+            | Unary::Exp
+            | Unary::Exp2
+            | Unary::ExpM1
+            | Unary::Ln
+            | Unary::Log2
+            | Unary::Log10
+            | Unary::Ln1p
+            | Unary::Sin
+            | Unary::Cos
+            | Unary::Tan
+            | Unary::Asin
+            | Unary::Acos
+            | Unary::Atan
+            | Unary::Sinh
+            | Unary::Cosh
+            | Unary::Tanh
+            | Unary::Asinh
+            | Unary::Acosh
+            | Unary::Atanh
+            | Unary::Powi(_) => Interaction::NONLINEAR_A,
+        }
+    }
+
+    /// True for primitives whose derivative is zero everywhere (rounding, sign, `powi(0)`):
+    /// [`Unary::interaction`] is [`Interaction::Constant`].
     #[inline]
     pub fn is_locally_constant(self) -> bool {
-        matches!(
-            self,
-            Unary::Signum | Unary::Floor | Unary::Ceil | Unary::Round | Unary::Trunc
-        )
+        self.interaction() == Interaction::Constant
     }
 }
 

@@ -8,12 +8,18 @@
 //! propagate dependence; nonlinear ones create interactions between the dependence sets of
 //! their operands. The result is a superset of the true non-zeros on the recorded path.
 //!
+//! Which operation is which is the rules' to say ([`crate::rules::Interaction`], and per
+//! group of a block operation's outputs [`crate::rules::OutputGroup`]); this module only
+//! follows the recording and applies those facts. A block output depends on the inputs
+//! its group names, not on the whole block, and pairs only what its group pairs (`sum` and
+//! products with a constant factor pair nothing; `dot` pairs matching entries).
+//!
 //! Dependence sets are computed only where an interaction needs them: a long chain of
 //! additions that only feeds the output (the sum in `Σ gᵢ(x)`) never materialises a set,
 //! and a set is freed as soon as its last reader has used it.
 
 use crate::reverse::program::{Program, Step};
-use crate::rules::{Binary, Unary};
+use crate::rules::{CustomRule, Interaction, OutputGroup, Pairs, Positions};
 
 /// The sparsity pattern of a Hessian: the lower triangle (`row ≥ col`), sorted by column
 /// and then row, diagonal entries included where they may be non-zero.
@@ -108,102 +114,113 @@ impl SparsityPattern {
     }
 }
 
-/// How an operation combines the dependence of its operands `a` and `b`.
+/// What detection knows about a node: its rule's interaction fact.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Kind {
-    /// Derivative zero everywhere (rounding, sign): nothing depends on the operands.
-    Constant,
-    /// Linear, or piecewise linear: dependence is the union, no interaction.
-    Linear,
-    /// Nonlinear: which second partials may be non-zero (`∂²/∂a²`, `∂²/∂a∂b`, `∂²/∂b²`);
-    /// dependence is the union.
-    Nonlinear { aa: bool, ab: bool, bb: bool },
-    /// A block operation's first output: any number of operands (the block's inputs), every
-    /// pair of them may interact. The block's other outputs are `Linear` in the node before.
-    Block,
+enum Kind {
+    /// An ordinary node (two operand slots `a`, `b`) and its rule's fact.
+    Scalar(Interaction),
+    /// The first output of group `group` of the block operation `Step::Block(block)`
+    /// ([`crate::rules::BlockOp::output_group`]): its operands are the block inputs the
+    /// group depends on, its interactions the group's pairs. A group with no dependence
+    /// (constant outputs) is `Scalar(Constant)` instead.
+    Group { block: u32, group: u32 },
+    /// A later output of a group: the same dependence as the group's first output
+    /// (node `first`), read from it as if linear in it. The group's pairs are counted once,
+    /// at `first`, which reaches the output whenever any output of the group does.
+    Member(u32),
 }
 
-const ALL: Kind = Kind::Nonlinear {
-    aa: true,
-    ab: true,
-    bb: true,
-};
+impl Kind {
+    fn depends(self) -> bool {
+        self != Kind::Scalar(Interaction::Constant)
+    }
+}
 
-/// The one place that says which operations are linear and which interact, and how.
-/// Anything not listed is conservatively nonlinear in all its operands, so a new kind of
-/// step keeps the pattern a superset.
-pub(crate) fn classify(step: Step) -> Kind {
+/// The fact of an ordinary step, from its rule. Sums, differences, negation and scaling by
+/// a constant are the engines' vector-space structure rather than rules (see
+/// [`crate::rules`]): linear.
+fn step_interaction(step: Step) -> Interaction {
     match step {
-        Step::Input => Kind::Linear,
-        Step::Add | Step::Sub | Step::Neg | Step::Scale => Kind::Linear,
-        Step::Unary(u) => match u {
-            Unary::Signum | Unary::Floor | Unary::Ceil | Unary::Round | Unary::Trunc => {
-                Kind::Constant
-            }
-            Unary::Powi(0) => Kind::Constant,
-            Unary::Abs | Unary::Fract | Unary::ToDegrees | Unary::ToRadians | Unary::Powi(1) => {
-                Kind::Linear
-            }
-            _ => Kind::Nonlinear {
-                aa: true,
-                ab: false,
-                bb: false,
-            },
-        },
-        Step::Binary(b) => match b {
-            // Piecewise linear: the partials are locally constant.
-            Binary::Max | Binary::Min | Binary::AbsSub | Binary::Rem => Kind::Linear,
-            Binary::Mul => Kind::Nonlinear {
-                aa: false,
-                ab: true,
-                bb: false,
-            },
-            // a/b is linear in a.
-            Binary::Div => Kind::Nonlinear {
-                aa: false,
-                ab: true,
-                bb: true,
-            },
-            _ => ALL,
-        },
-        Step::Block(_) => Kind::Block,
-        #[allow(unreachable_patterns)]
-        _ => ALL,
+        Step::Unary(u) => u.interaction(),
+        Step::Binary(b) => b.interaction(),
+        Step::Custom(_) | Step::CustomLink => CustomRule::INTERACTION,
+        Step::Input | Step::Add | Step::Sub | Step::Neg | Step::Scale => Interaction::Linear,
+        // Block outputs get their kinds from the block's output groups.
+        Step::Block(_) | Step::BlockOutput => Interaction::ALL,
     }
 }
 
-/// The operands detection follows from node `i`: the two slots of an ordinary node, a
-/// block's inputs at its first output, and the previous output at its other outputs (so
-/// every output of a block depends on all its inputs).
-fn operands_of(program: &Program, i: usize) -> Vec<u32> {
-    match program.step(i) {
-        Step::Block(_) => program.block_operands(i),
-        Step::BlockOutput => vec![(i - 1) as u32],
-        _ => program.node_operands(i).into_iter().flatten().collect(),
-    }
-}
-
-/// [`operands_of`] without allocating for ordinary nodes (blocks are rare).
-enum Operands {
-    Two([Option<u32>; 2]),
-    Many(Vec<u32>),
-}
-
-impl Operands {
-    fn of(program: &Program, i: usize) -> Self {
+/// Every node's [`Kind`], from the rules' facts.
+fn kinds(program: &Program, first: usize) -> Vec<Kind> {
+    let len = program.len();
+    let mut kinds = vec![Kind::Scalar(Interaction::Linear); len];
+    for i in first..len {
         match program.step(i) {
-            Step::Block(_) | Step::BlockOutput => Operands::Many(operands_of(program, i)),
-            _ => Operands::Two(program.node_operands(i)),
+            Step::Block(block) => {
+                let op = program.block_op(block);
+                let mut covered = 0;
+                for (g, group) in op.output_groups().enumerate() {
+                    covered += group.outputs.count;
+                    let head = i + group.outputs.start;
+                    for o in group.outputs.iter() {
+                        kinds[i + o] = if !group.depends_on_any() {
+                            Kind::Scalar(Interaction::Constant)
+                        } else if i + o == head {
+                            Kind::Group {
+                                block,
+                                group: g as u32,
+                            }
+                        } else {
+                            Kind::Member(head as u32)
+                        };
+                    }
+                }
+                debug_assert_eq!(covered, op.output_len(), "{op:?}: groups miss outputs");
+            }
+            // Set at the block's first output, above.
+            Step::BlockOutput => {}
+            step => kinds[i] = Kind::Scalar(step_interaction(step)),
         }
     }
+    kinds
+}
 
-    fn iter(&self) -> impl Iterator<Item = u32> + '_ {
-        let (two, many): (&[Option<u32>], &[u32]) = match self {
-            Operands::Two(t) => (t, &[]),
-            Operands::Many(m) => (&[], m),
-        };
-        two.iter().flatten().copied().chain(many.iter().copied())
+/// The two operand slots detection follows from an ordinary node or a group member.
+fn slots(program: &Program, i: usize, kind: Kind) -> [Option<u32>; 2] {
+    match kind {
+        Kind::Member(first) => [Some(first), None],
+        Kind::Group { .. } => [None, None],
+        Kind::Scalar(_) => program.node_operands(i),
     }
+}
+
+/// The input positions of a group's dependence mapped to nodes (constants left out):
+/// the operands detection follows from a group's first output.
+fn group_operands(
+    program: &Program,
+    block: u32,
+    depends: [Positions; 2],
+) -> impl Iterator<Item = u32> + '_ {
+    depends
+        .into_iter()
+        .flat_map(|d| d.iter())
+        .filter_map(move |p| program.block_input(block, p))
+}
+
+/// The operands detection follows from node `i`, without allocating.
+fn operands(program: &Program, i: usize, kind: Kind) -> impl Iterator<Item = u32> + '_ {
+    let group = match kind {
+        Kind::Group { block, group } => Some((
+            block,
+            program.block_op(block).output_group(group as usize).depends,
+        )),
+        _ => None,
+    };
+    slots(program, i, kind).into_iter().flatten().chain(
+        group
+            .into_iter()
+            .flat_map(move |(block, depends)| group_operands(program, block, depends)),
+    )
 }
 
 const NONE: u32 = u32::MAX;
@@ -306,15 +323,7 @@ fn square(a: &[u32], keys: &mut Vec<u64>) {
 pub(crate) fn detect(program: &Program, n_vars: usize) -> SparsityPattern {
     let len = program.len();
     let first = program.inputs() + 1;
-    let kinds: Vec<Kind> = (0..len)
-        .map(|i| {
-            if i < first {
-                Kind::Linear
-            } else {
-                classify(program.step(i))
-            }
-        })
-        .collect();
+    let kinds = kinds(program, first);
 
     // Nodes whose adjoint may be non-zero: those reaching the output.
     let mut reach = vec![false; len];
@@ -322,8 +331,8 @@ pub(crate) fn detect(program: &Program, n_vars: usize) -> SparsityPattern {
         reach[out as usize] = true;
     }
     for i in (first..len).rev() {
-        if reach[i] && kinds[i] != Kind::Constant {
-            for a in Operands::of(program, i).iter() {
+        if reach[i] && kinds[i].depends() {
+            for a in operands(program, i, kinds[i]) {
                 reach[a as usize] = true;
             }
         }
@@ -333,14 +342,27 @@ pub(crate) fn detect(program: &Program, n_vars: usize) -> SparsityPattern {
     // operands of nodes whose set is needed. `readers` counts the reads of each set.
     let mut needed = vec![false; len];
     let mut readers = vec![0u32; len];
+    let mut mark = |needed: &mut [bool], x: u32, r: u32| {
+        if r > 0 {
+            needed[x as usize] = true;
+            readers[x as usize] += r;
+        }
+    };
     for i in (first..len).rev() {
-        let ops = Operands::of(program, i);
-        let r = reads(kinds[i], reach[i], needed[i]);
-        for (k, x) in ops.iter().enumerate() {
-            let r = r[k.min(1)];
-            if r > 0 {
-                needed[x as usize] = true;
-                readers[x as usize] += r;
+        let kind = kinds[i];
+        if let Kind::Group { block, group } = kind {
+            let g = program.block_op(block).output_group(group as usize);
+            let r = group_reads(&g, reach[i], needed[i]);
+            for x in group_operands(program, block, g.depends) {
+                mark(&mut needed, x, r);
+            }
+        } else {
+            let [a, b] = slots(program, i, kind);
+            let [ra, rb] = reads(slot_interaction(kind), reach[i], needed[i]);
+            for (x, r) in [(a, ra), (b, rb)] {
+                if let Some(x) = x {
+                    mark(&mut needed, x, r);
+                }
             }
         }
     }
@@ -355,59 +377,91 @@ pub(crate) fn detect(program: &Program, n_vars: usize) -> SparsityPattern {
     };
     let mut keys: Vec<u64> = Vec::new();
     let mut compact_at = 1 << 20;
-    let mut union = Vec::new();
+    // Scratch for blocks: the union of one or two position sets' dependence, and the
+    // `All` pairs already emitted for the current block (groups of one block often state
+    // the same pair, e.g. every column of a solve `A × A`).
+    let (mut left, mut right) = (Vec::new(), Vec::new());
+    let mut emitted: (u32, Vec<(Positions, Positions)>) = (u32::MAX, Vec::new());
     for i in first..len {
         let kind = kinds[i];
-        if let Operands::Many(ops) = Operands::of(program, i) {
-            // A block output: the union of its operands' sets, every pair interacting.
-            let mut all: Vec<u32> = Vec::new();
-            for &x in &ops {
-                union_into(&all, sets.get(x), &mut union);
-                std::mem::swap(&mut all, &mut union);
-            }
-            if reach[i] && kind == Kind::Block {
-                square(&all, &mut keys);
+        if let Kind::Group { block, group } = kind {
+            let g = program.block_op(block).output_group(group as usize);
+            if reach[i] {
+                if emitted.0 != block {
+                    emitted = (block, Vec::new());
+                }
+                for pairs in g.pairs {
+                    match pairs {
+                        Pairs::None => {}
+                        Pairs::All(p, q) => {
+                            if emitted.1.contains(&(p, q)) {
+                                continue;
+                            }
+                            emitted.1.push((p, q));
+                            gather(&sets, program, block, [p, Positions::EMPTY], &mut left);
+                            if p == q {
+                                square(&left, &mut keys);
+                            } else {
+                                gather(&sets, program, block, [q, Positions::EMPTY], &mut right);
+                                cross(&left, &right, &mut keys);
+                            }
+                        }
+                        Pairs::Zip(p, q) => {
+                            debug_assert_eq!(p.count, q.count);
+                            for t in 0..p.count.min(q.count) {
+                                let x = program.block_input(block, p.get(t));
+                                let y = program.block_input(block, q.get(t));
+                                if let (Some(x), Some(y)) = (x, y) {
+                                    cross(sets.get(x), sets.get(y), &mut keys);
+                                }
+                            }
+                        }
+                    }
+                }
             }
             if needed[i] {
-                sets.store(i, |_, out| out.extend_from_slice(&all));
+                gather(&sets, program, block, g.depends, &mut left);
+                sets.store(i, |_, out| out.extend_from_slice(&left));
             }
-            let r = reads(kind, reach[i], needed[i]);
-            for (k, &x) in ops.iter().enumerate() {
-                for _ in 0..r[k.min(1)] {
-                    sets.read(x);
-                }
-            }
-            continue;
-        }
-        let [a, b] = program.node_operands(i);
-        if reach[i] {
-            if let Kind::Nonlinear { aa, ab, bb } = kind {
-                let sa = a.map_or(&[][..], |a| sets.get(a));
-                let sb = b.map_or(&[][..], |b| sets.get(b));
-                if aa {
-                    square(sa, &mut keys);
-                }
-                if ab {
-                    cross(sa, sb, &mut keys);
-                }
-                if bb {
-                    square(sb, &mut keys);
-                }
-            }
-        }
-        if needed[i] && kind != Kind::Constant {
-            sets.store(i, |s, out| {
-                let sa = a.map_or(&[][..], |a| s.get(a));
-                let sb = b.map_or(&[][..], |b| s.get(b));
-                union_into(sa, sb, out);
-            });
-        }
-        // Every read of the operands' sets at this node is done.
-        let [ra, rb] = reads(kind, reach[i], needed[i]);
-        for (x, r) in [(a, ra), (b, rb)] {
-            if let Some(x) = x {
+            // Every read of the operands' sets at this node is done.
+            let r = group_reads(&g, reach[i], needed[i]);
+            for x in group_operands(program, block, g.depends) {
                 for _ in 0..r {
                     sets.read(x);
+                }
+            }
+        } else {
+            let interaction = slot_interaction(kind);
+            let [a, b] = slots(program, i, kind);
+            if reach[i] {
+                if let Interaction::Nonlinear { aa, ab, bb } = interaction {
+                    let sa = a.map_or(&[][..], |a| sets.get(a));
+                    let sb = b.map_or(&[][..], |b| sets.get(b));
+                    if aa {
+                        square(sa, &mut keys);
+                    }
+                    if ab {
+                        cross(sa, sb, &mut keys);
+                    }
+                    if bb {
+                        square(sb, &mut keys);
+                    }
+                }
+            }
+            if needed[i] && interaction.depends() {
+                sets.store(i, |s, out| {
+                    let sa = a.map_or(&[][..], |a| s.get(a));
+                    let sb = b.map_or(&[][..], |b| s.get(b));
+                    union_into(sa, sb, out);
+                });
+            }
+            // Every read of the operands' sets at this node is done.
+            let [ra, rb] = reads(interaction, reach[i], needed[i]);
+            for (x, r) in [(a, ra), (b, rb)] {
+                if let Some(x) = x {
+                    for _ in 0..r {
+                        sets.read(x);
+                    }
                 }
             }
         }
@@ -420,18 +474,48 @@ pub(crate) fn detect(program: &Program, n_vars: usize) -> SparsityPattern {
     SparsityPattern::from_keys(n_vars, &keys)
 }
 
+/// The fact detection applies to a node's two slots: its rule's, or linear for a group
+/// member (which only copies its group's dependence).
+fn slot_interaction(kind: Kind) -> Interaction {
+    match kind {
+        Kind::Scalar(interaction) => interaction,
+        Kind::Member(_) | Kind::Group { .. } => Interaction::Linear,
+    }
+}
+
+/// The sorted union of the dependence sets of the block inputs at `positions`.
+fn gather(
+    sets: &Sets,
+    program: &Program,
+    block: u32,
+    positions: [Positions; 2],
+    out: &mut Vec<u32>,
+) {
+    out.clear();
+    for x in group_operands(program, block, positions) {
+        out.extend_from_slice(sets.get(x));
+    }
+    out.sort_unstable();
+    out.dedup();
+}
+
 /// How many times node `i` reads the dependence sets of its operands `[a, b]`: once to
 /// build its own set (if needed), once more for an interaction the operand takes part in.
-/// A block reads every operand the same number of times (the second entry).
-fn reads(kind: Kind, reach: bool, needed: bool) -> [u32; 2] {
-    let build = u32::from(needed && kind != Kind::Constant);
-    match (reach, kind) {
-        (true, Kind::Nonlinear { aa, ab, bb }) => {
+fn reads(interaction: Interaction, reach: bool, needed: bool) -> [u32; 2] {
+    let build = u32::from(needed && interaction.depends());
+    match (reach, interaction) {
+        (true, Interaction::Nonlinear { aa, ab, bb }) => {
             [build + u32::from(aa || ab), build + u32::from(ab || bb)]
         }
-        (true, Kind::Block) => [build + 1, build + 1],
         _ => [build, build],
     }
+}
+
+/// How many times a group's first output reads each of its operands' sets (per
+/// occurrence): once, when it builds its own set or emits the group's pairs (both read
+/// before any set is released).
+fn group_reads(group: &OutputGroup, reach: bool, needed: bool) -> u32 {
+    u32::from(needed || (reach && group.is_nonlinear()))
 }
 
 fn compact(keys: &mut Vec<u64>) {
