@@ -17,11 +17,13 @@
 //! outside its recording panics with a message saying so.
 
 mod gradient;
+pub(crate) mod node;
 pub(crate) mod program;
 mod pullback;
 mod recording;
 mod replayer;
 mod slot;
+pub(crate) mod step;
 pub(crate) mod tape;
 mod var;
 

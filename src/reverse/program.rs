@@ -10,87 +10,18 @@
 use std::cmp::Ordering;
 
 use crate::chain::{catch_quietly, custom_partials, value_is_nan, Decision};
-use crate::reverse::tape::{pull_block, rebase, sweep_with_blocks, Node};
+use crate::reverse::node::{pull_block, rebase, sweep_with_blocks, Node};
+use crate::reverse::step::{CustomCall, Fallible, Operand, ProgramBlock, Step};
 use crate::reverse::Var;
 use crate::rules::linalg::{BlockOp, Saved};
-use crate::rules::{Binary, CustomRule, Unary};
+use crate::rules::CustomRule;
 use crate::Scalar;
-
-/// How a node's value is computed from its operands.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) enum Step {
-    Input,
-    Unary(Unary),
-    Binary(Binary),
-    Add,
-    Sub,
-    Neg,
-    /// Multiplication by the constant in operand slot 1.
-    Scale,
-    /// The first node of a custom-rule call (index into the program's calls). A call at
-    /// level `k` of a rule with `n` inputs and `m` outputs is `m·nᵏ` consecutive chains of
-    /// `max(n − 1, 1)` nodes, one per entry of `DᵏF`: the chain's first node has operands
-    /// `x₀, x₁` (for `n = 1`, `x₀` and the sink), each later one the previous node and the
-    /// next `xⱼ`.
-    Custom(u32),
-    /// Any other node of a custom-rule call; filled in by the call's first node.
-    CustomLink,
-    /// The first output node of a block operation (index into the program's blocks).
-    /// Outputs are leaves; the block's inputs are listed with the block.
-    Block(u32),
-    /// Any other output node of a block operation.
-    BlockOutput,
-}
-
-/// A block operation in a recording: the operation and its inputs (per input entry, a
-/// node index or `CONST | k`).
-#[derive(Clone, Debug)]
-pub(crate) struct ProgramBlock {
-    pub(crate) op: BlockOp,
-    pub(crate) args: Vec<u32>,
-    pub(crate) first_out: u32,
-}
 
 /// A block operation as logged: node indices (0 for a constant) and the constants' values.
 struct LoggedBlock<T> {
     op: BlockOp,
     args: Vec<u32>,
     consts: Vec<T>,
-}
-
-/// A custom-rule call in a recording: the rule and the derivative level it was applied at.
-#[derive(Clone, Debug)]
-pub(crate) struct CustomCall {
-    pub(crate) rule: CustomRule,
-    pub(crate) level: usize,
-}
-
-/// A guard operand: a node, or a constant.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Operand<T> {
-    Node(u32),
-    Const(T),
-}
-
-impl<T: Scalar> Operand<T> {
-    fn rebase(self, start: u32) -> Self {
-        match self {
-            Operand::Node(i) => Operand::Node(rebase(i, start)),
-            c => c,
-        }
-    }
-}
-
-impl Step {
-    /// Which of the two operand slots the step reads.
-    fn operands_used(self) -> [bool; 2] {
-        match self {
-            Step::Input | Step::Block(_) | Step::BlockOutput => [false, false],
-            Step::Unary(_) | Step::Neg => [true, false],
-            Step::Binary(_) | Step::Add | Step::Sub | Step::Scale => [true, true],
-            Step::Custom(_) | Step::CustomLink => [true, true],
-        }
-    }
 }
 
 /// Marks a program operand as an index into its constants rather than a node.
@@ -119,31 +50,6 @@ pub(crate) enum Guard<T> {
     /// An operation that failed (a block operation's `Err`, a custom rule that panicked)
     /// when recorded; it holds while the operation still fails at the new point.
     Fails { what: Fallible, of: Vec<Operand<T>> },
-}
-
-/// An operation whose failure a recording can depend on (a function that handles the
-/// failure takes another branch).
-#[derive(Clone, Debug)]
-pub(crate) enum Fallible {
-    /// A block operation returned `Err`.
-    Block(BlockOp),
-    /// A custom rule panicked when asked for level `level` (its value; a derivative that
-    /// panics is NaN instead, see `chain::custom_partials`).
-    Custom { rule: CustomRule, level: usize },
-}
-
-impl Fallible {
-    /// Whether the operation fails at the plain values `x`.
-    fn fails(&self, x: &[f64]) -> bool {
-        match self {
-            Fallible::Block(op) => op.forward(x).is_err(),
-            Fallible::Custom { rule, level } => {
-                // Only the value level can fail (a derivative that panics is NaN).
-                let mut v = vec![0.0; rule.level_len(*level)];
-                catch_quietly(|| rule.level_f64(x, *level, &mut v)).is_none()
-            }
-        }
-    }
 }
 
 /// What a logging recording collects beside its tape segment.

@@ -1,10 +1,9 @@
 //! [`Pullback`]: a recorded `f: Rⁿ → Rᵐ` kept so cotangents can be pulled back many times.
 
 use crate::chain::{nan_vjp, Chain};
+use crate::reverse::node::{copy_blocks, copy_segment, rebase, sweep_with_blocks, Node, TapeBlock};
 use crate::reverse::recording::Session;
-use crate::reverse::tape::{
-    copy_blocks, copy_segment, rebase, sweep_with_blocks, Node, TapeBlock, TapeScalar,
-};
+use crate::reverse::tape::TapeScalar;
 use crate::reverse::Var;
 
 /// The pullback of `f` at a point: maps any cotangent `ȳ ∈ Rᵐ` to `x̄ = ȳᵀ J ∈ Rⁿ`

@@ -64,7 +64,7 @@ impl<S: TapeScalar> Session<S> {
                 .map(|&v| {
                     let index = t.push([0, 0], [S::zero(), S::zero()]);
                     if let Some(log) = t.log() {
-                        log.step(crate::reverse::program::Step::Input, [S::zero(), S::zero()]);
+                        log.step(crate::reverse::step::Step::Input, [S::zero(), S::zero()]);
                     }
                     Var::from_parts(v, index, self.id)
                 })

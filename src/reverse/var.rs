@@ -5,7 +5,7 @@ use std::fmt;
 use crate::chain::{Chain, CustomParts, Decision};
 use std::panic::AssertUnwindSafe;
 
-use crate::reverse::program::{Fallible, Operand, Step};
+use crate::reverse::step::{Fallible, Operand, Step};
 use crate::reverse::tape::{tape_mut, with_tape, TapeScalar};
 use crate::rules::{Binary, BlockError, BlockOp, CustomRule, Unary};
 use crate::Scalar;

@@ -18,7 +18,8 @@
 //! additions that only feeds the output (the sum in `Σ gᵢ(x)`) never materialises a set,
 //! and a set is freed as soon as its last reader has used it.
 
-use crate::reverse::program::{Program, Step};
+use crate::reverse::program::Program;
+use crate::reverse::step::Step;
 use crate::rules::{CustomRule, Interaction, OutputGroup, Pairs, Positions};
 
 /// The sparsity pattern of a Hessian: the lower triangle (`row ≥ col`), sorted by column
