@@ -39,7 +39,7 @@
 //! | … with value and gradient | — | `value_gradient_sparse_hessian(x)` | `(f64, Vec<f64>, SparseHessian)` |
 //! | Jacobian | [`jacobian`]`(F, x)` | `jacobian(x)` | `Mat<f64>` (`m × n`) |
 //! | … with values | — | `values_and_jacobian(x)` | `(Vec<f64>, Mat<f64>)` |
-//! | vector-Jacobian product | [`reverse::vjp`] | `vjp(x, w)` | `Vec<f64>` |
+//! | vector-Jacobian product | [`reverse::vjp`] | `vjp(x, w)` | `Vec<f64>` (one-shot: `(F(x), wᵀJ)`) |
 //! | Lagrangian Hessian | [`sparse::lagrangian_hessian`] | `lagrangian_hessian(x, σ, λ)` ([`record_lagrangian`]) | `SparseHessian` |
 //! | derivative, JVP (forward) | [`forward::derivative`], [`forward::jvp`] | — | `S`, `Vec<S>` |
 //!
@@ -68,6 +68,27 @@
 //! `x.max(y)` on an AD number with both `num_traits::Float` and nalgebra's `RealField` in
 //! scope is ambiguous (error E0034: both traits have `max`): write `Float::max(x, y)` (or
 //! `RealField::max`), as you would for `f64` with both in scope.
+//!
+//! ```compile_fail,E0034
+//! use nalgebra::RealField;
+//! use num_traits::Float;
+//!
+//! fn larger<T: Float + RealField>(x: T, y: T) -> T {
+//!     x.max(y) // E0034: `Float::max` or `RealField::max`?
+//! }
+//! ```
+//!
+//! Naming the trait, or importing only one of the two, compiles:
+//!
+//! ```
+//! use nalgebra::RealField;
+//! use num_traits::Float;
+//!
+//! fn larger<T: Float + RealField>(x: T, y: T) -> T {
+//!     Float::max(x, y)
+//! }
+//! assert_eq!(mixad::gradient(|v| larger(v[0], v[1]), &[1.0, 2.0]), vec![0.0, 1.0]);
+//! ```
 //!
 //! ## Map
 //! - [`Scalar`]: the trait every differentiable number implements (`f64`, `f32`, every AD
