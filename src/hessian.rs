@@ -15,6 +15,7 @@
 
 use faer::Mat;
 
+use crate::forward::width::lanes_for;
 use crate::forward::Dual;
 use crate::lanes::{LaneWorkers, Sweeps};
 use crate::parallel::Pool;
@@ -81,22 +82,6 @@ where
     crate::record(f, x).value_gradient_hessian(x)
 }
 
-/// Largest lane count: lanes of the widest tangent type the sweeps use.
-pub(crate) const MAX_LANES: usize = 16;
-
-/// The lane counts a sweep can use: one option, one range, for dense and sparse Hessians.
-pub(crate) const LANE_COUNTS: [usize; 5] = [1, 2, 4, 8, 16];
-
-/// Columns per sweep chosen from `n`: all at once when they fit in 16 lanes (rounded up to
-/// a lane count), else 8.
-pub(crate) fn auto_lanes(n: usize) -> usize {
-    if n <= MAX_LANES {
-        n.max(1).next_power_of_two()
-    } else {
-        8
-    }
-}
-
 pub(crate) fn check_direction(x: &[f64], v: &[f64], api: &str) {
     assert_eq!(
         x.len(),
@@ -122,7 +107,7 @@ impl DenseColumns {
     /// Sweep state for `n` columns, `lanes` per sweep (`None`: chosen from `n`), on
     /// `threads` threads.
     pub(crate) fn new(n: usize, lanes: Option<usize>, threads: usize) -> Self {
-        let lanes = lanes.unwrap_or_else(|| auto_lanes(n));
+        let lanes = lanes.unwrap_or_else(|| lanes_for(n));
         DenseColumns {
             lanes,
             workers: LaneWorkers::new(lanes, threads),

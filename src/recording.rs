@@ -13,8 +13,9 @@ use std::marker::PhantomData;
 use faer::{Mat, MatMut};
 
 use crate::forward::tag::fresh_tag;
+use crate::forward::width::{check_lanes, lanes_for};
 use crate::forward::Dual;
-use crate::hessian::{auto_lanes, check_direction, DenseColumns, LANE_COUNTS};
+use crate::hessian::{check_direction, DenseColumns};
 use crate::parallel::{Parallelism, Pool};
 use crate::reverse::program::Workspace;
 use crate::reverse::{BranchChanged, Outputs, Replayer, Var};
@@ -47,10 +48,7 @@ pub struct Options {
 impl Options {
     fn validate(&self, api: &str) {
         if let Some(l) = self.lanes {
-            assert!(
-                LANE_COUNTS.contains(&l),
-                "{api}: lanes must be 1, 2, 4, 8 or 16, not {l}"
-            );
+            check_lanes(l, api);
         }
     }
 }
@@ -521,7 +519,7 @@ where
     /// Columns per sweep of the dense Hessian.
     pub fn hessian_lanes(&self) -> usize {
         self.dense.as_ref().map_or_else(
-            || self.options.lanes.unwrap_or_else(|| auto_lanes(self.n)),
+            || self.options.lanes.unwrap_or_else(|| lanes_for(self.n)),
             DenseColumns::lanes,
         )
     }

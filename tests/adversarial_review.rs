@@ -247,9 +247,9 @@ fn integer_decode_ordinary_flips_are_guarded() {
 
 #[test]
 fn forward_gradient_dual_escaping_an_earlier_sweep() {
-    let cache: Cell<Option<DualVec<f64, 8>>> = Cell::new(None);
+    let cache: Cell<Option<DualVec<f64, 1>>> = Cell::new(None);
     let r = catch_unwind(AssertUnwindSafe(|| {
-        forward::gradient_with_chunk(
+        forward::gradient_with_lanes::<1, f64>(
             |x| {
                 let c = match cache.get() {
                     Some(c) => c,
@@ -262,7 +262,6 @@ fn forward_gradient_dual_escaping_an_earlier_sweep() {
                 c * x[1]
             },
             &[0.0, 3.0],
-            1,
         )
     }));
     match r {

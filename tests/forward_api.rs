@@ -3,9 +3,7 @@
 //! API and checked against analytic derivatives and central finite differences of the very
 //! same code run on plain `f64`.
 
-use std::ops::RangeInclusive;
-
-use mixad::forward::{self, Dual, DualVec, LANES};
+use mixad::forward::{self, Dual, LANES};
 use nalgebra::{DMatrix, DVector, RealField};
 use num_traits::Float;
 
@@ -13,7 +11,6 @@ mod common;
 use common::{assert_close, k, rosenbrock};
 
 /// The lane type of `forward::gradient` and `forward::jacobian`.
-type Lanes = DualVec<f64, LANES>;
 
 // ---------------------------------------------------------------------------------------
 // User code, written once
@@ -280,13 +277,10 @@ fn gradient_of_rosenbrock_is_analytic_for_every_size() {
         let want = rosenbrock_grad(&x);
         let g = forward::gradient(rosenbrock, &x);
         assert_close(&g, &want, EXACT_TOL, &format!("gradient n={n}"));
-        let g = forward::gradient_with_chunk(rosenbrock, &x, 3);
-        assert_close(
-            &g,
-            &want,
-            EXACT_TOL,
-            &format!("gradient_with_chunk(3) n={n}"),
-        );
+        let g = forward::gradient_with_lanes::<4, f64>(rosenbrock, &x);
+        assert_close(&g, &want, EXACT_TOL, &format!("4 lanes, n={n}"));
+        let g = forward::gradient_with_lanes::<16, f64>(rosenbrock, &x);
+        assert_close(&g, &want, EXACT_TOL, &format!("16 lanes, n={n}"));
     }
     // At the minimum the gradient is exactly zero.
     assert_eq!(forward::gradient(rosenbrock, &[1.0; 11]), vec![0.0; 11]);
@@ -318,41 +312,57 @@ fn jacobian_is_m_by_n_and_matches_finite_differences() {
 // 2. Chunk size does not change the gradient
 // ---------------------------------------------------------------------------------------
 
-/// Every chunk size gives bitwise the gradient of chunk size 1, which matches `reference`.
-fn assert_chunk_invariant(
-    f: fn(&[Lanes]) -> Lanes,
-    x: &[f64],
-    chunks: RangeInclusive<usize>,
-    reference: &[f64],
-    tol: f64,
-) {
-    let base = forward::gradient_with_chunk(f, x, 1);
-    assert_close(&base, reference, tol, "chunk 1");
-    for chunk in chunks {
-        let g = forward::gradient_with_chunk(f, x, chunk);
+/// Every lane count gives bitwise the gradient of one lane, which matches `reference`.
+macro_rules! assert_lane_invariant {
+    ($f:expr, $x:expr, $reference:expr, $tol:expr) => {{
+        let (x, reference): (&[f64], &[f64]) = ($x, $reference);
+        let base = forward::gradient_with_lanes::<1, f64>($f, x);
+        assert_close(&base, reference, $tol, "1 lane");
         let bits = |v: &[f64]| v.iter().map(|e| e.to_bits()).collect::<Vec<_>>();
-        assert_eq!(
-            bits(&g),
-            bits(&base),
-            "n={} chunk {chunk}: {g:?} vs {base:?}",
-            x.len()
-        );
-    }
-    assert_eq!(forward::gradient(f, x), base, "auto chunk, n={}", x.len());
+        let others = [
+            forward::gradient_with_lanes::<2, f64>($f, x),
+            forward::gradient_with_lanes::<3, f64>($f, x),
+            forward::gradient_with_lanes::<4, f64>($f, x),
+            forward::gradient_with_lanes::<8, f64>($f, x),
+            forward::gradient_with_lanes::<16, f64>($f, x),
+            forward::gradient($f, x),
+        ];
+        for (k, g) in others.iter().enumerate() {
+            assert_eq!(
+                bits(g),
+                bits(&base),
+                "n={} variant {k}: {g:?} vs {base:?}",
+                x.len()
+            );
+        }
+    }};
 }
 
 #[test]
-fn every_chunk_size_gives_the_same_gradient() {
-    for (n, chunks) in [(8, 1..=8), (5, 1..=5), (5, 1..=LANES), (20, 1..=LANES)] {
+fn every_lane_count_gives_the_same_gradient() {
+    for n in [1, 2, 5, 8, 9, 20, 33] {
         let x = point(n);
-        assert_chunk_invariant(
-            rosenbrock,
-            &x,
-            chunks.clone(),
-            &rosenbrock_grad(&x),
-            EXACT_TOL,
+        assert_lane_invariant!(rosenbrock, &x, &rosenbrock_grad(&x), EXACT_TOL);
+        // Against reverse mode: finite differences lose digits at the larger n.
+        assert_lane_invariant!(smooth, &x, &mixad::gradient(smooth, &x), 1e-12);
+        assert_close(&mixad::gradient(smooth, &x), &fd_gradient(smooth, &x), 1e-5, "FD");
+    }
+}
+
+#[test]
+fn the_lane_count_follows_n() {
+    use mixad::forward::{lanes_for, LANE_COUNTS};
+    let chosen: Vec<usize> = [0, 1, 2, 3, 4, 5, 8, 9, 16, 17, 1000]
+        .map(lanes_for)
+        .to_vec();
+    assert_eq!(chosen, vec![1, 1, 2, 4, 4, 8, 8, 16, 16, 8, 8]);
+    for n in 0..100 {
+        let l = lanes_for(n);
+        assert!(LANE_COUNTS.contains(&l), "n={n}: {l} lanes");
+        assert!(
+            n > 16 || l >= n,
+            "n={n}: {l} lanes cannot hold every direction"
         );
-        assert_chunk_invariant(smooth, &x, chunks, &fd_gradient(smooth, &x), FD_TOL);
     }
 }
 
@@ -364,22 +374,6 @@ fn every_chunk_size_gives_the_same_gradient() {
 #[should_panic(expected = "forward::jvp: x has 2 entries but the direction v has 3")]
 fn jvp_rejects_a_direction_of_the_wrong_length() {
     forward::jvp(vector_fn, &[1.0, 2.0], &[1.0, 0.0, 0.0]);
-}
-
-fn gradient_with_chunk_of(chunk: usize) -> Vec<f64> {
-    forward::gradient_with_chunk(rosenbrock, &point(4), chunk)
-}
-
-#[test]
-#[should_panic(expected = "forward::gradient_with_chunk: chunk size 0 is outside 1..=8")]
-fn chunk_size_zero_is_rejected() {
-    gradient_with_chunk_of(0);
-}
-
-#[test]
-#[should_panic(expected = "forward::gradient_with_chunk: chunk size 9 is outside 1..=8")]
-fn chunk_size_above_lanes_is_rejected() {
-    gradient_with_chunk_of(LANES + 1);
 }
 
 #[test]
@@ -403,9 +397,8 @@ fn jacobian_rejects_an_output_length_that_changes_between_sweeps() {
 fn empty_input_gives_empty_derivatives() {
     let empty: &[f64] = &[];
     assert!(forward::gradient(smooth, empty).is_empty());
-    for chunk in 1..=LANES {
-        assert!(forward::gradient_with_chunk(rosenbrock, empty, chunk).is_empty());
-    }
+    assert!(forward::gradient_with_lanes::<1, f64>(rosenbrock, empty).is_empty());
+    assert!(forward::gradient_with_lanes::<16, f64>(rosenbrock, empty).is_empty());
     let j = forward::jacobian(vector_fn, empty);
     assert_eq!((j.nrows(), j.ncols()), (4, 0));
 
@@ -501,8 +494,8 @@ fn gradient_through_a_cholesky_solve_on_dual_vec() {
     let fd = fd_gradient(quadratic_form_by_cholesky, &p);
     assert_close(&g, &fd, FD_TOL, "∇ bᵀA⁻¹b");
     // Chunked differently, the same numbers.
-    let g1 = forward::gradient_with_chunk(quadratic_form_by_cholesky, &p, 1);
-    assert_close(&g1, &g, 1e-14, "chunk 1 vs auto");
+    let g1 = forward::gradient_with_lanes::<1, f64>(quadratic_form_by_cholesky, &p);
+    assert_close(&g1, &g, 1e-14, "1 lane vs 8");
 }
 
 // ---------------------------------------------------------------------------------------

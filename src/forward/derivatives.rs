@@ -7,7 +7,8 @@ use crate::forward::tag::{check_result, fresh_tag};
 use crate::forward::{Dual, DualVec};
 use crate::Scalar;
 
-/// Tangent lanes per sweep of [`gradient`] and [`jacobian`]: the largest chunk size.
+/// Tangent lanes per sweep of the closure forms [`gradient`] and [`jacobian`]: a closure
+/// has one type, so its lane count is fixed (see [`gradient_with_lanes`]).
 pub const LANES: usize = 8;
 
 /// `f'(x)` for `f: R → R`, in one forward sweep.
@@ -107,6 +108,9 @@ where
 
 /// Gradient of `f: Rⁿ → R` by forward mode, [`LANES`] directions per sweep.
 ///
+/// A closure has one type, so its lane count is fixed: 8 here, any of 1, 2, 4, 8, 16 with
+/// [`gradient_with_lanes`].
+///
 /// Costs `⌈n/8⌉` sweeps; prefer [`crate::reverse`] for large `n`. An empty `x` gives an
 /// empty gradient without evaluating `f` (no sweep is needed).
 ///
@@ -120,30 +124,26 @@ pub fn gradient<S: Scalar, F>(f: F, x: &[S]) -> Vec<S>
 where
     F: FnMut(&[DualVec<S, LANES>]) -> DualVec<S, LANES>,
 {
-    gradient_with_chunk(f, x, auto_chunk(x.len()))
+    gradient_with_lanes::<LANES, S>(f, x)
 }
 
-/// The chunk size [`gradient`] and [`jacobian`] pick for `n` inputs: the fewest sweeps,
-/// spread evenly over the lanes.
-fn auto_chunk(n: usize) -> usize {
-    if n == 0 {
-        return 1;
-    }
-    let sweeps = n.div_ceil(LANES);
-    n.div_ceil(sweeps)
-}
-
-/// [`gradient`] with `chunk` directions per sweep (`1..=LANES`).
+/// [`gradient`] with `N` directions per sweep (`N` ≥ 1; mixad's own sweeps use 1, 2, 4, 8
+/// or 16). The directions are spread evenly over the fewest sweeps.
 ///
-/// # Panics
-/// If `chunk` is 0 or larger than [`LANES`].
-pub fn gradient_with_chunk<S: Scalar, F>(mut f: F, x: &[S], chunk: usize) -> Vec<S>
-where
-    F: FnMut(&[DualVec<S, LANES>]) -> DualVec<S, LANES>,
-{
-    check_chunk(chunk, "forward::gradient_with_chunk");
+/// ```
+/// use num_traits::Float;
+/// fn f<T: Float>(x: &[T]) -> T { x[0] * x[1].exp() }
+/// let g = mixad::forward::gradient_with_lanes::<2, f64>(|x| f(x), &[2.0, 0.0]);
+/// assert_eq!(g, vec![1.0, 2.0]);
+/// ```
+pub fn gradient_with_lanes<const N: usize, S: Scalar>(
+    mut f: impl FnMut(&[DualVec<S, N>]) -> DualVec<S, N>,
+    x: &[S],
+) -> Vec<S> {
+    const { assert!(N >= 1, "a sweep needs at least one lane") };
+    let chunk = spread(x.len(), N);
     let mut grad = Vec::with_capacity(x.len());
-    let mut inputs = tagged_inputs(x);
+    let mut inputs = tagged_inputs::<S, N>(x);
     for start in (0..x.len()).step_by(chunk) {
         let end = (start + chunk).min(x.len());
         seed(&mut inputs, start, end);
@@ -159,8 +159,18 @@ where
     grad
 }
 
-/// Jacobian (`m × n`) of `f: Rⁿ → Rᵐ` by forward mode, [`LANES`] columns per sweep. An
-/// empty `x` gives the `m × 0` matrix (`f` is evaluated once, for `m`).
+/// The directions per sweep for `n` directions on `lanes` lanes: the fewest sweeps, spread
+/// evenly over the lanes.
+fn spread(n: usize, lanes: usize) -> usize {
+    if n == 0 {
+        return 1;
+    }
+    let sweeps = n.div_ceil(lanes);
+    n.div_ceil(sweeps)
+}
+
+/// Jacobian (`m × n`) of `f: Rⁿ → Rᵐ` by forward mode at `f64`, [`LANES`] columns per
+/// sweep ([`jacobian_with_lanes`] names another count). An empty `x` gives the `m × 0` matrix (`f` is evaluated once, for `m`).
 ///
 /// ```
 /// let j = mixad::forward::jacobian(|x| vec![x[0] * x[1], x[0] - x[1]], &[2.0, 3.0]);
@@ -168,14 +178,30 @@ where
 /// assert_eq!(j[(0, 0)], 3.0);
 /// assert_eq!(j[(1, 1)], -1.0);
 /// ```
-pub fn jacobian<F, R>(mut f: F, x: &[f64]) -> Mat<f64>
+pub fn jacobian<F, R>(f: F, x: &[f64]) -> Mat<f64>
 where
     F: FnMut(&[DualVec<f64, LANES>]) -> R,
     R: AsRef<[DualVec<f64, LANES>]>,
 {
+    jacobian_with_lanes::<LANES, R>(f, x)
+}
+
+/// [`jacobian`] with `N` columns per sweep (`N` ≥ 1), spread evenly over the fewest
+/// sweeps.
+///
+/// # Panics
+/// If `f` returns a different number of outputs in two sweeps.
+pub fn jacobian_with_lanes<const N: usize, R>(
+    mut f: impl FnMut(&[DualVec<f64, N>]) -> R,
+    x: &[f64],
+) -> Mat<f64>
+where
+    R: AsRef<[DualVec<f64, N>]>,
+{
+    const { assert!(N >= 1, "a sweep needs at least one lane") };
     let n = x.len();
-    let chunk = auto_chunk(n);
-    let mut inputs = tagged_inputs(x);
+    let chunk = spread(n, N);
+    let mut inputs = tagged_inputs::<f64, N>(x);
     if n == 0 {
         let m = f(&inputs).as_ref().len();
         return Mat::zeros(m, 0);
@@ -207,25 +233,18 @@ where
 }
 
 /// `x` as duals of one fresh differentiation, all tangents zero.
-fn tagged_inputs<S: Scalar>(x: &[S]) -> Vec<DualVec<S, LANES>> {
+fn tagged_inputs<S: Scalar, const N: usize>(x: &[S]) -> Vec<DualVec<S, N>> {
     let tag = fresh_tag();
     x.iter()
-        .map(|&v| DualVec::tagged(v, [S::zero(); LANES], tag))
+        .map(|&v| DualVec::tagged(v, [S::zero(); N], tag))
         .collect()
-}
-
-fn check_chunk(chunk: usize, api: &str) {
-    assert!(
-        (1..=LANES).contains(&chunk),
-        "{api}: chunk size {chunk} is outside 1..={LANES}"
-    );
 }
 
 /// Seeds inputs `start..end` in lanes `0..end - start` for one sweep, under a fresh tag:
 /// each sweep is its own differentiation, so a dual kept from an earlier sweep (in an
 /// `FnMut` closure's state), whose lanes meant other inputs, is caught when it reaches
 /// this sweep's result.
-fn seed<S: Scalar>(inputs: &mut [DualVec<S, LANES>], start: usize, end: usize) {
+fn seed<S: Scalar, const N: usize>(inputs: &mut [DualVec<S, N>], start: usize, end: usize) {
     let tag = fresh_tag();
     for input in inputs.iter_mut() {
         input.tag = tag;
@@ -235,8 +254,8 @@ fn seed<S: Scalar>(inputs: &mut [DualVec<S, LANES>], start: usize, end: usize) {
     }
 }
 
-fn unseed<S: Scalar>(inputs: &mut [DualVec<S, LANES>], start: usize, end: usize) {
+fn unseed<S: Scalar, const N: usize>(inputs: &mut [DualVec<S, N>], start: usize, end: usize) {
     for input in &mut inputs[start..end] {
-        input.tangents = [S::zero(); LANES];
+        input.tangents = [S::zero(); N];
     }
 }

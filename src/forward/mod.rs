@@ -13,12 +13,14 @@ mod derivatives;
 mod dual;
 mod dual_vec;
 pub(crate) mod tag;
+pub(crate) mod width;
 
 pub use derivatives::{
-    derivative, gradient, gradient_with_chunk, jacobian, jvp, second_derivative,
-    value_and_derivative, LANES,
+    derivative, gradient, gradient_with_lanes, jacobian, jacobian_with_lanes, jvp,
+    second_derivative, value_and_derivative, LANES,
 };
 pub use dual::Dual;
 pub use dual_vec::DualVec;
 #[doc(hidden)]
 pub use tag::skip_tags;
+pub use width::{lanes_for, LANE_COUNTS};

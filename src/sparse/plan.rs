@@ -5,6 +5,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use crate::forward::width::MAX_LANES;
 use crate::lanes::{LaneWorkers, Sweeps};
 use crate::parallel::Pool;
 use crate::reverse::program::Program;
@@ -126,10 +127,10 @@ impl SparsePlan {
 }
 
 /// Lanes per sweep: all colours in one sweep when they fit in 16 lanes, else 16 per sweep
-/// (sweeps then run in parallel). The sweeps of a large recording are bound by memory
+/// (sweeps then run in parallel), wider than [`crate::forward::lanes_for`]'s 8 on purpose. The sweeps of a large recording are bound by memory
 /// traffic, so one wide sweep beats several narrow parallel ones: at n = 10⁶ (extended
 /// Rosenbrock, 3 colours, 2 cores) one 4-lane sweep took 650 ms, two parallel 2-lane
 /// sweeps 900 ms.
 fn auto_lanes(colours: usize) -> usize {
-    colours.max(1).next_power_of_two().min(16)
+    colours.max(1).next_power_of_two().min(MAX_LANES)
 }
