@@ -40,7 +40,7 @@ use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, SamplingMode};
 use mixad::faer::Mat;
 use mixad::forward::{DualVec, LANES};
-use mixad::nested::InnerFn;
+use mixad::Function;
 use mixad::{Options, Parallelism};
 use nalgebra::DVector;
 use num_dual::{Dual2DVec64, DualNum};
@@ -512,13 +512,16 @@ fn check<O: Objective>(obj: &O, x: &[f64], v: &[f64], lim: Limits) {
 /// `p(x; w) = 1/‖x − (10, 10 − w)‖ + 1/‖x − (10, 0)‖`: two unit charges, one moved by `w`.
 struct Potential;
 
-impl InnerFn for Potential {
-    fn eval<T: Float>(&self, x: &[T], w: &[T]) -> T {
-        let ten = T::from(10.0).unwrap();
+/// Evaluated on `(x₀, x₁, w)`: `x` followed by the parameter, as `mixad::nested` passes them.
+impl Function for Potential {
+    fn eval<T: mixad::Scalar>(&self, z: &[T]) -> T {
+        let (x, w) = z.split_at(2);
+        let ten = T::cst(10.0);
         let dx = x[0] - ten;
         let dy1 = x[1] - (ten - w[0]);
         let dy2 = x[1];
-        (dx * dx + dy1 * dy1).sqrt().recip() + (dx * dx + dy2 * dy2).sqrt().recip()
+        Float::recip(Float::sqrt(dx * dx + dy1 * dy1))
+            + Float::recip(Float::sqrt(dx * dx + dy2 * dy2))
     }
 }
 
@@ -555,7 +558,7 @@ impl Particles {
         let mut sum = S::zero();
         for pt in self.points.chunks_exact(2) {
             let x = [S::cst(pt[0]), S::cst(pt[1])];
-            sum += mixad::forward::gradient(|xd| Potential.eval(xd, &params), &x)[0];
+            sum += mixad::forward::gradient(|xd| Potential.eval(&[xd[0], xd[1], params[0]]), &x)[0];
         }
         sum
     }

@@ -10,7 +10,8 @@ use argmin::core::{Error, Executor, Gradient, IterState, OptimizationResult, Sta
 use argmin::solver::linesearch::MoreThuenteLineSearch;
 use argmin::solver::newton::{Newton, NewtonCG};
 use argmin::solver::trustregion::{Dogleg, Steihaug, TrustRegion};
-use mixad::argmin::{AutoDiff, GenericCost};
+use mixad::argmin::AutoDiff;
+use mixad::Function;
 use num_traits::Float;
 
 /// Extended Rosenbrock `Σ 100 (x_{i+1} − x_i²)² + (1 − x_i)²`, plain generic code.
@@ -23,8 +24,8 @@ fn rosenbrock<T: Float>(x: &[T]) -> T {
 
 /// The cost argmin sees. This impl is all the derivative code there is.
 struct Rosenbrock;
-impl GenericCost for Rosenbrock {
-    fn cost<T: mixad::Scalar>(&self, x: &[T]) -> T {
+impl Function for Rosenbrock {
+    fn eval<T: mixad::Scalar>(&self, x: &[T]) -> T {
         rosenbrock(x)
     }
 }
@@ -58,7 +59,7 @@ impl<H> Observe<St<H>> for Table {
 }
 
 /// Two summary lines: iterations, why it stopped, distance to the minimum, evaluations.
-fn report<C: GenericCost, H, S>(
+fn report<C: Function, H, S>(
     label: &str,
     result: &OptimizationResult<AutoDiff<C, H>, S, St<H>>,
     seconds: f64,

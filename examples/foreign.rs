@@ -13,8 +13,8 @@
 
 use std::os::raw::c_long;
 
-use mixad::rules::{CustomRule, GenericGradient};
-use mixad::Scalar;
+use mixad::rules::CustomRule;
+use mixad::{Scalar, VectorFunction};
 use num_traits::Float;
 
 extern "C" {
@@ -42,9 +42,9 @@ fn c_lgamma(x: f64) -> f64 {
 /// erf′(x) = 2/√π · e^(−x²), written once for every scalar type.
 struct ErfDerivative;
 
-impl GenericGradient for ErfDerivative {
-    fn gradient<T: Scalar>(&self, x: &[T], grad: &mut [T]) {
-        grad[0] = T::cst(std::f64::consts::FRAC_2_SQRT_PI) * Float::exp(-x[0] * x[0]);
+impl VectorFunction for ErfDerivative {
+    fn eval<T: Scalar>(&self, x: &[T]) -> Vec<T> {
+        vec![T::cst(std::f64::consts::FRAC_2_SQRT_PI) * Float::exp(-x[0] * x[0])]
     }
 }
 

@@ -8,9 +8,8 @@
 //! Run with `cargo run --release --example nested`; exits non-zero if the results differ.
 
 use mixad::forward::{self, DualVec, LANES};
-use mixad::nested::InnerFn;
 use mixad::reverse::{self, TapeScalar, Var};
-use mixad::Scalar;
+use mixad::{Function, Scalar};
 use num_traits::Float;
 
 /// The f(x, y) = (x₁² + y₁²) − (x₂² + y₁²) does not depend on y (y₁² cancels), so
@@ -73,10 +72,12 @@ fn argmax<S: Scalar, I: Mode<S>>(x: &[S], steps: usize) -> Vec<S> {
     ascend(|y| I::grad(|y_in| f(&x_in, y_in), y), steps)
 }
 
-/// The same with `mixad::nested::gradient`: x is passed as parameters, no lifting.
+/// The same with `mixad::nested::gradient`: x is passed as parameters, no lifting. The
+/// inner function sees y followed by x.
 struct Inner;
-impl InnerFn for Inner {
-    fn eval<T: Float>(&self, y: &[T], x: &[T]) -> T {
+impl Function for Inner {
+    fn eval<T: Scalar>(&self, yx: &[T]) -> T {
+        let (y, x) = yx.split_at(2);
         f(x, y)
     }
 }

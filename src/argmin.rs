@@ -1,7 +1,7 @@
 //! [argmin](https://docs.rs/argmin/0.11) solvers driven by mixad's derivatives
 //! (cargo feature `argmin`).
 //!
-//! Write the cost once as generic code by implementing [`GenericCost`], wrap it in
+//! Write the cost once as generic code by implementing [`crate::Function`], wrap it in
 //! [`AutoDiff`], and hand that to argmin's `Executor`. [`AutoDiff`] implements argmin's
 //! `CostFunction` (the cost at `f64`), `Gradient` (reverse mode, [`crate::gradient()`]) and
 //! `Hessian` (forward over reverse, [`crate::hessian()`], or a reused recording with
@@ -30,7 +30,8 @@
 //! ```
 //! use argmin::core::{Executor, State};
 //! use argmin::solver::trustregion::{Steihaug, TrustRegion};
-//! use mixad::argmin::{AutoDiff, GenericCost};
+//! use mixad::argmin::AutoDiff;
+//! use mixad::Function;
 //! use num_traits::Float;
 //!
 //! // Plain generic code, as for the rest of mixad.
@@ -40,8 +41,8 @@
 //! }
 //!
 //! struct Rosenbrock;
-//! impl GenericCost for Rosenbrock {
-//!     fn cost<T: mixad::Scalar>(&self, x: &[T]) -> T {
+//! impl Function for Rosenbrock {
+//!     fn eval<T: mixad::Scalar>(&self, x: &[T]) -> T {
 //!         rosenbrock(x)
 //!     }
 //! }
@@ -64,66 +65,10 @@ use ::argmin::core::{CostFunction, Error, Gradient, Hessian};
 use argmin_math::{ArgminDot, ArgminInv};
 
 use crate::reverse::Var;
-use crate::Scalar;
+use crate::Function;
 use crate::{Options, Recording};
 
-/// A cost `f: Rⁿ → R` written once, generic over the number type, so that mixad can
-/// evaluate it at `f64` and differentiate it in any mode.
-///
-/// Write the body as ordinary generic code. Code bounded by `num_traits::Float` can be
-/// called as it is, since every [`Scalar`] is a `Float`. Inside a body bounded by
-/// `Scalar` itself, methods that `Float` and nalgebra's `RealField` both have (such as
-/// `sin`) are written `Float::sin(x)`.
-///
-/// ```
-/// use mixad::argmin::GenericCost;
-/// use num_traits::Float;
-///
-/// /// Least squares `Σ (a·tᵢ·e^{b·tᵢ} − yᵢ)²` over data the cost owns.
-/// struct Fit { t: Vec<f64>, y: Vec<f64> }
-///
-/// fn model<T: Float>(a: T, b: T, t: T) -> T { a * t * (b * t).exp() }
-///
-/// impl GenericCost for Fit {
-///     fn cost<T: mixad::Scalar>(&self, x: &[T]) -> T {
-///         self.t.iter().zip(&self.y).fold(T::zero(), |s, (&t, &y)| {
-///             let r = model(x[0], x[1], T::cst(t)) - T::cst(y);
-///             s + r * r
-///         })
-///     }
-/// }
-///
-/// let fit = Fit { t: vec![1.0, 2.0], y: vec![2.0, 4.0] };
-/// assert_eq!(fit.cost(&[2.0, 0.0]), 0.0);
-/// let g = mixad::gradient(|x| fit.cost(x), &[1.0, 0.0]);
-/// assert_eq!(g, vec![-2.0 * 1.0 - 2.0 * 2.0 * 2.0, -2.0 * 1.0 - 2.0 * 2.0 * 4.0]);
-/// ```
-pub trait GenericCost {
-    /// The cost at `x`, in any number type mixad uses.
-    fn cost<T: Scalar>(&self, x: &[T]) -> T;
-}
-
-/// A borrowed cost is a cost: `AutoDiff::new(&my_cost)` leaves `my_cost` with the caller.
-///
-/// ```
-/// use mixad::argmin::{AutoDiff, GenericCost};
-/// use argmin::core::CostFunction;
-///
-/// struct Square;
-/// impl GenericCost for Square {
-///     fn cost<T: mixad::Scalar>(&self, x: &[T]) -> T { x[0] * x[0] }
-/// }
-/// let square = Square;
-/// assert_eq!(AutoDiff::new(&square).cost(&vec![3.0]).unwrap(), 9.0);
-/// assert_eq!(square.cost(&[2.0]), 4.0); // still ours
-/// ```
-impl<C: GenericCost + ?Sized> GenericCost for &C {
-    fn cost<T: Scalar>(&self, x: &[T]) -> T {
-        (**self).cost(x)
-    }
-}
-
-/// A [`GenericCost`] as an argmin problem: implements argmin's `CostFunction`,
+/// A cost (a [`Function`]) as an argmin problem: implements argmin's `CostFunction`,
 /// `Gradient` and `Hessian` with `Param = Vec<f64>`, `Gradient = Vec<f64>` and
 /// `Hessian = H`: `Vec<Vec<f64>>` by default, [`DenseHessian`] after
 /// [`AutoDiff::invertible`].
@@ -140,11 +85,12 @@ impl<C: GenericCost + ?Sized> GenericCost for &C {
 ///
 /// ```
 /// use argmin::core::{CostFunction, Gradient, Hessian};
-/// use mixad::argmin::{AutoDiff, GenericCost};
+/// use mixad::argmin::AutoDiff;
+/// use mixad::Function;
 ///
 /// struct Cubic;
-/// impl GenericCost for Cubic {
-///     fn cost<T: mixad::Scalar>(&self, x: &[T]) -> T { x[0] * x[0] * x[1] + x[1] }
+/// impl Function for Cubic {
+///     fn eval<T: mixad::Scalar>(&self, x: &[T]) -> T { x[0] * x[0] * x[1] + x[1] }
 /// }
 /// let problem = AutoDiff::new(Cubic);
 /// let x = vec![2.0, 3.0];
@@ -171,18 +117,24 @@ struct Prepared {
     earlier_rerecords: usize,
 }
 
-impl<C: GenericCost> AutoDiff<C> {
-    /// Wraps `cost`; Hessians are recorded afresh at every point.
+impl<C: Function> AutoDiff<C> {
+    /// Wraps `cost`; Hessians are recorded afresh at every point. A borrowed [`Function`]
+    /// is a `Function` too: `AutoDiff::new(&my_cost)` leaves `my_cost` with the caller, and
+    /// the same `my_cost` serves mixad's other operators.
     ///
     /// ```
-    /// use argmin::core::Gradient;
-    /// use mixad::argmin::{AutoDiff, GenericCost};
+    /// use argmin::core::{CostFunction, Gradient};
+    /// use mixad::argmin::AutoDiff;
+    /// use mixad::Function;
     ///
     /// struct Sum;
-    /// impl GenericCost for Sum {
-    ///     fn cost<T: mixad::Scalar>(&self, x: &[T]) -> T { x.iter().fold(T::zero(), |a, &b| a + b) }
+    /// impl Function for Sum {
+    ///     fn eval<T: mixad::Scalar>(&self, x: &[T]) -> T { x.iter().fold(T::zero(), |a, &b| a + b) }
     /// }
     /// assert_eq!(AutoDiff::new(Sum).gradient(&vec![5.0; 3]).unwrap(), vec![1.0; 3]);
+    /// let sum = Sum;
+    /// assert_eq!(AutoDiff::new(&sum).cost(&vec![3.0, 4.0]).unwrap(), 7.0);
+    /// assert_eq!(mixad::hvp(sum.closure(), &[1.0, 2.0], &[1.0, 1.0]), vec![0.0, 0.0]); // still ours
     /// ```
     pub fn new(cost: C) -> Self {
         AutoDiff {
@@ -201,12 +153,13 @@ impl<C: GenericCost> AutoDiff<C> {
     ///
     /// ```
     /// use argmin::core::Hessian;
-    /// use mixad::argmin::{AutoDiff, GenericCost};
+    /// use mixad::argmin::AutoDiff;
+    /// use mixad::Function;
     /// use num_traits::Float;
     ///
     /// struct Quartic;
-    /// impl GenericCost for Quartic {
-    ///     fn cost<T: mixad::Scalar>(&self, x: &[T]) -> T { Float::powi(x[0], 4) + x[0] * x[1] }
+    /// impl Function for Quartic {
+    ///     fn eval<T: mixad::Scalar>(&self, x: &[T]) -> T { Float::powi(x[0], 4) + x[0] * x[1] }
     /// }
     /// let problem = AutoDiff::prepared(Quartic, Default::default());
     /// for t in [1.0, 2.0, 3.0] {
@@ -223,7 +176,7 @@ impl<C: GenericCost> AutoDiff<C> {
         let shared = Arc::clone(&cost);
         let make = Box::new(move || -> Objective {
             let c = Arc::clone(&shared);
-            Box::new(move |x: &[Var<f64>]| c.cost(x))
+            Box::new(move |x: &[Var<f64>]| c.eval(x))
         });
         AutoDiff {
             cost,
@@ -239,18 +192,19 @@ impl<C: GenericCost> AutoDiff<C> {
     }
 }
 
-impl<C: GenericCost, H> AutoDiff<C, H> {
+impl<C: Function, H> AutoDiff<C, H> {
     /// The same problem with Hessians as a [`DenseHessian`], which argmin can invert: for
     /// argmin's plain `Newton` and the `Dogleg` trust-region step.
     ///
     /// ```
     /// use argmin::core::{Executor, State};
     /// use argmin::solver::newton::Newton;
-    /// use mixad::argmin::{AutoDiff, GenericCost};
+    /// use mixad::argmin::AutoDiff;
+    /// use mixad::Function;
     ///
     /// struct Bowl;
-    /// impl GenericCost for Bowl {
-    ///     fn cost<T: mixad::Scalar>(&self, x: &[T]) -> T {
+    /// impl Function for Bowl {
+    ///     fn eval<T: mixad::Scalar>(&self, x: &[T]) -> T {
     ///         let (a, b) = (x[0] - T::cst(3.0), x[1] + T::cst(1.0));
     ///         a * a + T::cst(10.0) * b * b + a * b
     ///     }
@@ -274,11 +228,12 @@ impl<C: GenericCost, H> AutoDiff<C, H> {
     /// The wrapped cost.
     ///
     /// ```
-    /// use mixad::argmin::{AutoDiff, GenericCost};
+    /// use mixad::argmin::AutoDiff;
+    /// use mixad::Function;
     ///
     /// struct Scaled(f64);
-    /// impl GenericCost for Scaled {
-    ///     fn cost<T: mixad::Scalar>(&self, x: &[T]) -> T { T::cst(self.0) * x[0] }
+    /// impl Function for Scaled {
+    ///     fn eval<T: mixad::Scalar>(&self, x: &[T]) -> T { T::cst(self.0) * x[0] }
     /// }
     /// assert_eq!(AutoDiff::new(Scaled(2.5)).inner().0, 2.5);
     /// ```
@@ -291,7 +246,8 @@ impl<C: GenericCost, H> AutoDiff<C, H> {
     ///
     /// ```
     /// use argmin::core::Hessian;
-    /// use mixad::argmin::{AutoDiff, GenericCost};
+    /// use mixad::argmin::AutoDiff;
+    /// use mixad::Function;
     /// use num_traits::Float;
     ///
     /// /// `x²` for `x ≥ 0`, `x⁴` below: the branch is a guard in the recording.
@@ -299,8 +255,8 @@ impl<C: GenericCost, H> AutoDiff<C, H> {
     ///     if x >= T::zero() { x * x } else { x.powi(4) }
     /// }
     /// struct Kinked;
-    /// impl GenericCost for Kinked {
-    ///     fn cost<T: mixad::Scalar>(&self, x: &[T]) -> T { kinked(x[0]) }
+    /// impl Function for Kinked {
+    ///     fn eval<T: mixad::Scalar>(&self, x: &[T]) -> T { kinked(x[0]) }
     /// }
     /// let problem = AutoDiff::prepared(Kinked, Default::default());
     /// assert_eq!(problem.hessian(&vec![1.0]).unwrap(), vec![vec![2.0]]);
@@ -315,13 +271,13 @@ impl<C: GenericCost, H> AutoDiff<C, H> {
     }
 }
 
-impl<C: GenericCost, H> CostFunction for AutoDiff<C, H> {
+impl<C: Function, H> CostFunction for AutoDiff<C, H> {
     type Param = Vec<f64>;
     type Output = f64;
 
     /// The cost at `f64`. A NaN or `−∞` is an error ([`NonFinite`]); `+∞` is returned.
     fn cost(&self, x: &Self::Param) -> Result<f64, Error> {
-        let value = self.cost.cost(x);
+        let value = self.cost.eval(x);
         if value.is_nan() || value == f64::NEG_INFINITY {
             return Err(NonFinite::new(Quantity::Cost, value, x).into());
         }
@@ -329,20 +285,20 @@ impl<C: GenericCost, H> CostFunction for AutoDiff<C, H> {
     }
 }
 
-impl<C: GenericCost, H> Gradient for AutoDiff<C, H> {
+impl<C: Function, H> Gradient for AutoDiff<C, H> {
     type Param = Vec<f64>;
     type Gradient = Vec<f64>;
 
     /// `∇f(x)` by one reverse sweep; a non-finite entry is an error ([`NonFinite`]).
     fn gradient(&self, x: &Self::Param) -> Result<Vec<f64>, Error> {
         check_not_empty(x, "gradient")?;
-        let grad = crate::gradient(|v| self.cost.cost(v), x);
+        let grad = crate::gradient(|v| self.cost.eval(v), x);
         check_gradient(&grad, x)?;
         Ok(grad)
     }
 }
 
-impl<C: GenericCost, H: HessianForm> Hessian for AutoDiff<C, H> {
+impl<C: Function, H: HessianForm> Hessian for AutoDiff<C, H> {
     type Param = Vec<f64>;
     type Hessian = H;
 
@@ -353,7 +309,7 @@ impl<C: GenericCost, H: HessianForm> Hessian for AutoDiff<C, H> {
         let n = x.len();
         let rows: Vec<Vec<f64>> = match &self.prepared {
             None => {
-                let h = crate::hessian(|v| self.cost.cost(v), x);
+                let h = crate::hessian(|v| self.cost.eval(v), x);
                 (0..n)
                     .map(|i| (0..n).map(|j| h[(i, j)]).collect())
                     .collect()
@@ -564,12 +520,13 @@ impl fmt::Display for Quantity {
 ///
 /// ```
 /// use argmin::core::Gradient;
-/// use mixad::argmin::{AutoDiff, GenericCost, NonFinite, Quantity};
+/// use mixad::argmin::{AutoDiff, NonFinite, Quantity};
+/// use mixad::Function;
 /// use num_traits::Float;
 ///
 /// struct Root;
-/// impl GenericCost for Root {
-///     fn cost<T: mixad::Scalar>(&self, x: &[T]) -> T { Float::sqrt(x[0]) + x[1] }
+/// impl Function for Root {
+///     fn eval<T: mixad::Scalar>(&self, x: &[T]) -> T { Float::sqrt(x[0]) + x[1] }
 /// }
 /// let err = AutoDiff::new(Root).gradient(&vec![0.0, 1.0]).unwrap_err();
 /// let e = err.downcast_ref::<NonFinite>().unwrap();

@@ -157,7 +157,7 @@ pub trait Chain: Copy + Send + Sync + 'static {
     /// this type (see [`crate::nested`]). Forward engines evaluate it directly; reverse
     /// mode replaces the inner forward computation by tape nodes.
     #[doc(hidden)]
-    fn inner_derivatives<G: crate::nested::InnerFn + ?Sized>(
+    fn inner_derivatives<G: crate::Function + ?Sized>(
         g: &G,
         x: &[Self],
         params: &[Self],

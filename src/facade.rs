@@ -606,7 +606,7 @@ macro_rules! impl_scalar_traits {
             fn all_finite(&self) -> bool {
                 $crate::chain::Chain::all_finite(self)
             }
-            fn inner_derivatives<G: $crate::nested::InnerFn + ?Sized>(
+            fn inner_derivatives<G: $crate::Function + ?Sized>(
                 g: &G,
                 x: &[Self],
                 params: &[Self],

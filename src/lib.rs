@@ -18,13 +18,34 @@
 //! assert!((g[0] - (-400.0 * 1.2 * (1.0 - 1.44) - 2.0 * (1.0 - 1.2))).abs() < 1e-12);
 //! ```
 //!
+//! A function that carries data implements [`Function`] once, and that one value serves
+//! every operator and mode (see [Functions](#functions)):
+//!
+//! ```
+//! use mixad::Function;
+//! use num_traits::Float;
+//!
+//! struct Rosenbrock { a: f64 }
+//! impl Function for Rosenbrock {
+//!     fn eval<S: mixad::Scalar>(&self, x: &[S]) -> S {
+//!         Float::powi(S::cst(self.a) - x[0], 2) + S::cst(100.0) * Float::powi(x[1] - x[0] * x[0], 2)
+//!     }
+//! }
+//! let f = Rosenbrock { a: 1.0 };
+//! let x = [1.0, 1.0];
+//! assert_eq!(mixad::gradient(f.closure(), &x), vec![0.0, 0.0]);
+//! assert_eq!(mixad::hvp(f.closure(), &x, &[1.0, 0.0]), vec![802.0, -400.0]);
+//! assert_eq!(mixad::record(f.closure(), &x).hessian(&x)[(1, 1)], 200.0);
+//! ```
+//!
 //! ## Operators
 //!
 //! One vocabulary across the crate. Every operator exists as a one-shot function (the
 //! quick path: records, evaluates once, drops the recording) and as a method of a
 //! [`Recording`] (record once with [`record`], then evaluate at many points: guards
 //! re-record where a branch flips, every buffer is reused). `f: Rⁿ → R` returns a
-//! `Var<f64>`, `F: Rⁿ → Rᵐ` a `Vec<Var<f64>>`.
+//! `Var<f64>`, `F: Rⁿ → Rᵐ` a `Vec<Var<f64>>`: a closure, or `f.closure()` of a
+//! [`Function`] (`F.closure()` of a [`VectorFunction`]).
 //!
 //! | Operator | One-shot | On a [`Recording`] | Returns |
 //! |---|---|---|---|
@@ -65,6 +86,23 @@
 //! - **Generic**: the one-shot forward and reverse functions are generic over the scalar,
 //!   so they nest; recordings and Hessians are at `f64` (their sweeps use duals inside).
 //!
+//! ## Functions
+//!
+//! Every operator above takes `f` as a closure at the one scalar type it differentiates
+//! at (`hvp` at `Var<Dual<f64>>`, `gradient` at `Var<f64>`, …), so a closure serves one
+//! operator. A function written once for every scalar type implements [`Function`]
+//! (`fn eval<S: Scalar>(&self, x: &[S]) -> S`) or [`VectorFunction`] (`-> Vec<S>`), and
+//! the same value then goes everywhere:
+//!
+//! | Where | How |
+//! |---|---|
+//! | every operator of the table, [`forward`], [`reverse`], [`check`] | `f.closure()`: `gradient(f.closure(), x)`, `hvp(f.closure(), x, v)`, `jacobian(F.closure(), x)` |
+//! | [`record`] / [`record_with`] | `record(f.closure(), x)` |
+//! | [`nested`] | `nested::gradient(&f, x, params)` (`f` sees `x` followed by `params`) |
+//! | `argmin` (feature) | `argmin::AutoDiff::new(f)` |
+//! | [`rules::CustomRule::generic`] | the gradient `x ↦ ∇g(x)` as a [`VectorFunction`] |
+//! | [`rules::VectorRuleBuilder::generic_pullback`] | the pullback `(x, ȳ) ↦ J(x)ᵀȳ` as a [`VectorFunction`] |
+//!
 //! `x.max(y)` on an AD number with both `num_traits::Float` and nalgebra's `RealField` in
 //! scope is ambiguous (error E0034: both traits have `max`): write `Float::max(x, y)` (or
 //! `RealField::max`), as you would for `f64` with both in scope.
@@ -93,6 +131,8 @@
 //! ## Map
 //! - [`Scalar`]: the trait every differentiable number implements (`f64`, `f32`, every AD
 //!   number and every nesting of them).
+//! - [`Function`], [`VectorFunction`] ([`function`](mod@function)): a function written
+//!   once for every scalar type, which every operator and mode accepts.
 //! - [`rules`]: what each primitive's derivative is, written once for every engine.
 //! - [`forward`]: dual numbers and forward-mode APIs.
 //! - [`reverse`]: the tape and reverse-mode APIs.
@@ -104,8 +144,8 @@
 //! - [`sparse`]: sparse Hessians (pattern detection, star colouring, compressed sweeps)
 //!   and Hessians of Lagrangians.
 //! - [`check`]: derivatives (mixad's or hand-written) against finite differences.
-//! - `argmin` (cargo feature `argmin`): argmin's solvers on a cost written once as generic
-//!   code, with mixad's gradients and Hessians.
+//! - `argmin` (cargo feature `argmin`): argmin's solvers on a cost written once as a
+//!   [`Function`], with mixad's gradients and Hessians.
 //!
 //! `docs/ARCHITECTURE.md` in the repository draws the whole map.
 
@@ -118,6 +158,7 @@ pub mod check;
 #[doc(hidden)]
 pub mod facade;
 pub mod forward;
+pub mod function;
 pub mod hessian;
 mod lanes;
 pub mod linalg;
@@ -139,6 +180,7 @@ pub struct ReadmeDoctests;
 pub use faer;
 
 pub use chain::Chain;
+pub use function::{Function, VectorFunction};
 pub use hessian::{hessian, hvp, value_gradient_hessian, value_gradient_hvp};
 pub use parallel::{Parallelism, PARALLEL_WORK};
 pub use recording::{

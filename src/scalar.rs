@@ -86,7 +86,7 @@ pub trait Scalar:
     /// except on a reverse variable, where it becomes tape nodes whose partials come from
     /// forward over forward.
     #[doc(hidden)]
-    fn inner_derivatives<G: crate::nested::InnerFn + ?Sized>(
+    fn inner_derivatives<G: crate::Function + ?Sized>(
         g: &G,
         x: &[Self],
         params: &[Self],

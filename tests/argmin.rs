@@ -16,14 +16,15 @@ use argmin::solver::quasinewton::LBFGS;
 use argmin::solver::trustregion::{CauchyPoint, Dogleg, Steihaug, TrustRegion};
 use argmin_math::{ArgminDot, ArgminInv};
 use common::{assert_close, rosenbrock};
-use mixad::argmin::{AutoDiff, DenseHessian, GenericCost, NonFinite, Quantity};
+use mixad::argmin::{AutoDiff, DenseHessian, NonFinite, Quantity};
+use mixad::Function;
 use mixad::{Options, Parallelism, Scalar};
 use num_traits::Float;
 
 /// Extended Rosenbrock as a generic cost.
 struct Rosen;
-impl GenericCost for Rosen {
-    fn cost<T: Scalar>(&self, x: &[T]) -> T {
+impl Function for Rosen {
+    fn eval<T: Scalar>(&self, x: &[T]) -> T {
         rosenbrock(x)
     }
 }
@@ -125,8 +126,8 @@ fn hessian_one_shot_and_prepared_match_direct_api_and_analytic() {
 fn prepared_hessian_is_replayed_and_rerecorded_on_a_branch_flip() {
     /// `|x₀|³ + x₀x₁` written with a branch, so the recording holds a guard on `x₀ ≥ 0`.
     struct Branchy;
-    impl GenericCost for Branchy {
-        fn cost<T: Scalar>(&self, x: &[T]) -> T {
+    impl Function for Branchy {
+        fn eval<T: Scalar>(&self, x: &[T]) -> T {
             let c = if x[0] >= T::zero() {
                 Float::powi(x[0], 3)
             } else {
@@ -171,8 +172,8 @@ fn a_borrowed_cost_with_data_works() {
         w: Vec<f64>,
         c: Vec<f64>,
     }
-    impl GenericCost for Weighted {
-        fn cost<T: Scalar>(&self, x: &[T]) -> T {
+    impl Function for Weighted {
+        fn eval<T: Scalar>(&self, x: &[T]) -> T {
             x.iter()
                 .zip(self.w.iter().zip(&self.c))
                 .fold(T::zero(), |s, (&xi, (&w, &c))| {
@@ -204,8 +205,8 @@ fn a_borrowed_cost_with_data_works() {
 
 /// `ln(x₀) + x₁²`: NaN below 0, −∞ at 0, and an infinite gradient there.
 struct Log;
-impl GenericCost for Log {
-    fn cost<T: Scalar>(&self, x: &[T]) -> T {
+impl Function for Log {
+    fn eval<T: Scalar>(&self, x: &[T]) -> T {
         Float::ln(x[0]) + x[1] * x[1]
     }
 }
@@ -260,8 +261,8 @@ fn non_finite_values_are_argmin_errors_that_say_what_and_where() {
 #[test]
 fn plus_infinity_cost_is_passed_on_and_long_points_are_elided() {
     struct Barrier;
-    impl GenericCost for Barrier {
-        fn cost<T: Scalar>(&self, x: &[T]) -> T {
+    impl Function for Barrier {
+        fn eval<T: Scalar>(&self, x: &[T]) -> T {
             if x[0] > T::one() {
                 T::infinity()
             } else {
@@ -312,8 +313,8 @@ fn prepared_hessian_recovers_after_a_panic_in_the_cost() {
     /// Panics for x₀ > 10 (a bug in the user's cost, say). The comparison is a branch
     /// guard, so crossing 10 re-records, and the re-recording panics.
     struct Fragile;
-    impl GenericCost for Fragile {
-        fn cost<T: Scalar>(&self, x: &[T]) -> T {
+    impl Function for Fragile {
+        fn eval<T: Scalar>(&self, x: &[T]) -> T {
             if x[0] > T::cst(10.0) {
                 panic!("x0 out of range");
             }

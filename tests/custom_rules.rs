@@ -9,8 +9,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use common::assert_close;
 use mixad::forward::{self, Dual};
 use mixad::reverse::{self, Var};
-use mixad::rules::{CustomRule, GenericGradient, GenericPullback};
-use mixad::{check, Scalar};
+use mixad::rules::CustomRule;
+use mixad::{check, Scalar, VectorFunction};
 use num_traits::Float;
 
 extern "C" {
@@ -42,9 +42,9 @@ fn erf_rule() -> CustomRule {
 }
 
 struct ErfDerivative;
-impl GenericGradient for ErfDerivative {
-    fn gradient<T: Scalar>(&self, x: &[T], grad: &mut [T]) {
-        grad[0] = T::cst(TWO_OVER_SQRT_PI) * Float::exp(-x[0] * x[0]);
+impl VectorFunction for ErfDerivative {
+    fn eval<T: Scalar>(&self, x: &[T]) -> Vec<T> {
+        vec![T::cst(TWO_OVER_SQRT_PI) * Float::exp(-x[0] * x[0])]
     }
 }
 
@@ -526,13 +526,16 @@ fn pushforward_only_vector_rule_gives_the_same_gradient() {
     assert_close(&f(&by_pushforward), &f(&by_pullback), 1e-14, "gradient");
 }
 
-/// `F(a, b) = (a·b, a/b)` with its pullback written generically.
+/// `F(a, b) = (a·b, a/b)` with its pullback `(x, ȳ) ↦ J(x)ᵀȳ` written generically.
 struct ProdQuot;
-impl GenericPullback for ProdQuot {
-    fn pullback<T: Scalar>(&self, x: &[T], ybar: &[T], xbar: &mut [T]) {
+impl VectorFunction for ProdQuot {
+    fn eval<T: Scalar>(&self, z: &[T]) -> Vec<T> {
+        let (x, ybar) = z.split_at(2);
         let (a, b) = (x[0], x[1]);
-        xbar[0] = ybar[0] * b + ybar[1] / b;
-        xbar[1] = ybar[0] * a - ybar[1] * a / (b * b);
+        vec![
+            ybar[0] * b + ybar[1] / b,
+            ybar[0] * a - ybar[1] * a / (b * b),
+        ]
     }
 }
 

@@ -345,7 +345,12 @@ fn every_lane_count_gives_the_same_gradient() {
         assert_lane_invariant!(rosenbrock, &x, &rosenbrock_grad(&x), EXACT_TOL);
         // Against reverse mode: finite differences lose digits at the larger n.
         assert_lane_invariant!(smooth, &x, &mixad::gradient(smooth, &x), 1e-12);
-        assert_close(&mixad::gradient(smooth, &x), &fd_gradient(smooth, &x), 1e-5, "FD");
+        assert_close(
+            &mixad::gradient(smooth, &x),
+            &fd_gradient(smooth, &x),
+            1e-5,
+            "FD",
+        );
     }
 }
 
@@ -619,4 +624,94 @@ fn hand_made_duals_mix_freely() {
     let (x, y) = (Dual::variable(2.0), Dual::variable(3.0));
     let r = x * y;
     assert_eq!((r.value, r.tangent), (6.0, 5.0));
+}
+
+// ---------------------------------------------------------------------------------------
+// Lanes that follow n: a `Function` is evaluated at the lane count each level needs
+// ---------------------------------------------------------------------------------------
+
+use mixad::Function;
+use std::cell::RefCell;
+
+thread_local! {
+    /// The scalar types `Inner` was evaluated at, innermost call last.
+    static SEEN: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+}
+
+/// g(y) = y₀²·y₁ + sin(y₁): ∇g = (2y₀y₁, y₀² + cos y₁).
+struct Inner;
+impl mixad::Function for Inner {
+    fn eval<S: mixad::Scalar>(&self, y: &[S]) -> S {
+        SEEN.with(|s| s.borrow_mut().push(std::any::type_name::<S>().to_string()));
+        y[0] * y[0] * y[1] + Float::sin(y[1])
+    }
+}
+
+/// f(x) = ∂g/∂y₀ · ∂g/∂y₁ at y = x, by a forward gradient inside a forward gradient.
+struct Outer;
+impl mixad::Function for Outer {
+    fn eval<S: mixad::Scalar>(&self, x: &[S]) -> S {
+        let g = forward::gradient_of(&Inner, x);
+        g[0] * g[1]
+    }
+}
+
+#[test]
+fn gradient_of_a_function_picks_its_lanes_from_n_at_every_level() {
+    let x = [0.7, -1.3];
+    let (a, b) = (x[0], x[1]);
+    SEEN.with(|s| s.borrow_mut().clear());
+    let g = forward::gradient_of(&Outer, &x);
+    // f = 2ab·(a² + cos b): ∂f/∂a = 2b(a² + cos b) + 4a²b, ∂f/∂b = 2a(a² + cos b) − 2ab sin b.
+    let want = [
+        2.0 * b * (a * a + b.cos()) + 4.0 * a * a * b,
+        2.0 * a * (a * a + b.cos()) - 2.0 * a * b * b.sin(),
+    ];
+    assert_close(&g, &want, 1e-14, "forward over forward through gradient_of");
+    // Two inputs at both levels: 2 lanes each (3 × 3 numbers), not 8 × 8.
+    let seen = SEEN.with(|s| s.borrow().clone());
+    assert_eq!(seen.len(), 1, "one sweep of each level: {seen:?}");
+    assert!(
+        seen[0].ends_with("DualVec<mixad::forward::dual_vec::DualVec<f64, 2>, 2>"),
+        "inner evaluated at {}",
+        seen[0]
+    );
+    // The same numbers as the closure form on 8 lanes.
+    let by_closure = forward::gradient(
+        |x| {
+            let g = forward::gradient(|y| Inner.eval(y), x);
+            g[0] * g[1]
+        },
+        &x,
+    );
+    assert_close(&g, &by_closure, 1e-15, "gradient_of vs gradient");
+}
+
+#[test]
+fn gradient_of_and_jacobian_of_match_the_closure_forms_at_every_size() {
+    struct Rosen;
+    impl mixad::Function for Rosen {
+        fn eval<S: mixad::Scalar>(&self, x: &[S]) -> S {
+            rosenbrock(x)
+        }
+    }
+    struct Vector;
+    impl mixad::VectorFunction for Vector {
+        fn eval<S: mixad::Scalar>(&self, x: &[S]) -> Vec<S> {
+            vector_fn(x)
+        }
+    }
+    for n in [0, 1, 2, 3, 5, 8, 9, 16, 17, 40] {
+        let x = point(n);
+        let g = forward::gradient_of(&Rosen, &x);
+        assert_close(&g, &rosenbrock_grad(&x), EXACT_TOL, &format!("n={n}"));
+        let j = forward::jacobian_of(&Vector, &x);
+        let want = forward::jacobian(vector_fn, &x);
+        assert_eq!((j.nrows(), j.ncols()), (want.nrows(), want.ncols()));
+        for r in 0..j.nrows() {
+            for c in 0..j.ncols() {
+                assert_eq!(j[(r, c)], want[(r, c)], "n={n}: J[{r}, {c}]");
+            }
+        }
+    }
 }

@@ -766,13 +766,15 @@ fn third_order_through_tapes_at_every_level() {
 #[test]
 fn hvp_of_a_function_that_calls_forward_mode() {
     use mixad::forward::{self, Dual};
-    use mixad::nested::{self, InnerFn};
+    use mixad::nested;
     use mixad::reverse::Var;
+    use mixad::Function;
 
     struct Cube;
-    impl InnerFn for Cube {
-        fn eval<T: num_traits::Float>(&self, t: &[T], p: &[T]) -> T {
-            t[0] * t[0] * t[0] * p[0]
+    /// Evaluated on `(t, p)`.
+    impl Function for Cube {
+        fn eval<T: mixad::Scalar>(&self, z: &[T]) -> T {
+            z[0] * z[0] * z[0] * z[1]
         }
     }
 

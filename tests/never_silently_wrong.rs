@@ -727,9 +727,11 @@ fn a_nan_output_has_a_nan_jacobian_row() {
 #[test]
 fn nested_inner_derivatives_of_a_nan_are_nan() {
     struct ZeroOverZero;
-    impl mixad::nested::InnerFn for ZeroOverZero {
-        fn eval<T: Float>(&self, x: &[T], p: &[T]) -> T {
-            (x[0] - x[0]) / (p[0] - p[0]) + x[0]
+    /// Evaluated on `(x, p)`.
+    impl mixad::Function for ZeroOverZero {
+        fn eval<T: mixad::Scalar>(&self, z: &[T]) -> T {
+            let (x, p) = (z[0], z[1]);
+            (x - x) / (p - p) + x
         }
     }
     let g = mixad::gradient(

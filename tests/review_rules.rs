@@ -218,10 +218,13 @@ fn custom_rule_at_f32() {
 fn level_one_call_of_a_vector_rule_in_hvp() {
     // F(a, b) = (a·b, a + b²) through a dual inside the recording: f = ∂/∂b (F0 + F1²).
     struct V22;
-    impl mixad::rules::GenericPullback for V22 {
-        fn pullback<T: Scalar>(&self, x: &[T], yb: &[T], xb: &mut [T]) {
-            xb[0] = yb[0] * x[1] + yb[1];
-            xb[1] = yb[0] * x[0] + yb[1] * T::cst(2.0) * x[1];
+    impl mixad::VectorFunction for V22 {
+        fn eval<T: Scalar>(&self, z: &[T]) -> Vec<T> {
+            let (x, yb) = z.split_at(2);
+            vec![
+                yb[0] * x[1] + yb[1],
+                yb[0] * x[0] + yb[1] * T::cst(2.0) * x[1],
+            ]
         }
     }
     let rule = CustomRule::vector("v22", 2, 2, |x, y| {

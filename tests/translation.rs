@@ -4,24 +4,27 @@
 //! forward call and the analytic value, in every mode and inside recorded functions.
 
 use mixad::forward::{self, Dual};
-use mixad::nested::{self, InnerFn};
+use mixad::nested;
 use mixad::reverse::{self, Var};
+use mixad::Function;
 use num_traits::Float;
 
-/// p(x; w) = w₀ / ‖x − (1, w₁)‖ + x₀²x₁: an inner function with captured parameters.
+/// p(x; w) = w₀ / ‖x − (1, w₁)‖ + x₀²x₁: an inner function with captured parameters,
+/// evaluated on `(x₀, x₁, w₀, w₁)`.
 struct Potential;
 
-impl InnerFn for Potential {
-    fn eval<T: Float>(&self, x: &[T], w: &[T]) -> T {
-        let dy = x[1] - w[1];
-        let r = ((x[0] - T::one()).powi(2) + dy * dy).sqrt();
-        w[0] / r + x[0] * x[0] * x[1]
+impl Function for Potential {
+    fn eval<T: mixad::Scalar>(&self, z: &[T]) -> T {
+        let (x, w) = z.split_at(2);
+        potential(x, w)
     }
 }
 
 /// The same function as generic code, for plain taping through `forward`.
 fn potential<T: Float>(x: &[T], w: &[T]) -> T {
-    Potential.eval(x, w)
+    let dy = x[1] - w[1];
+    let r = ((x[0] - T::one()).powi(2) + dy * dy).sqrt();
+    w[0] / r + x[0] * x[0] * x[1]
 }
 
 const X: [f64; 2] = [2.5, -0.5];
@@ -132,9 +135,10 @@ fn every_outer_mode_agrees() {
 /// p restricted to x₁ = w₁ (so r = |x₀ − 1|).
 struct Scalarized;
 
-impl InnerFn for Scalarized {
-    fn eval<T: Float>(&self, x: &[T], w: &[T]) -> T {
-        w[0] / (x[0] - T::one()).abs()
+/// Evaluated on `(x₀, w₀, w₁)`.
+impl Function for Scalarized {
+    fn eval<T: mixad::Scalar>(&self, z: &[T]) -> T {
+        z[1] / Float::abs(z[0] - T::one())
     }
 }
 

@@ -4,8 +4,9 @@ use faer::Mat;
 
 use crate::chain::value_is_nan;
 use crate::forward::tag::{check_result, fresh_tag};
+use crate::forward::width::{lanes_for, with_lanes};
 use crate::forward::{Dual, DualVec};
-use crate::Scalar;
+use crate::{Function, Scalar, VectorFunction};
 
 /// Tangent lanes per sweep of the closure forms [`gradient`] and [`jacobian`]: a closure
 /// has one type, so its lane count is fixed (see [`gradient_with_lanes`]).
@@ -109,7 +110,8 @@ where
 /// Gradient of `f: Rⁿ → R` by forward mode, [`LANES`] directions per sweep.
 ///
 /// A closure has one type, so its lane count is fixed: 8 here, any of 1, 2, 4, 8, 16 with
-/// [`gradient_with_lanes`].
+/// [`gradient_with_lanes`]. Pass a [`Function`] to [`gradient_of`] and the lane count
+/// follows `n` ([`lanes_for`]) at every level of nesting.
 ///
 /// Costs `⌈n/8⌉` sweeps; prefer [`crate::reverse`] for large `n`. An empty `x` gives an
 /// empty gradient without evaluating `f` (no sweep is needed).
@@ -159,6 +161,24 @@ pub fn gradient_with_lanes<const N: usize, S: Scalar>(
     grad
 }
 
+/// Gradient of a [`Function`] by forward mode, the lane count chosen from `n` by
+/// [`lanes_for`]: a 2-input gradient sweeps once on 2 lanes, a 100-input one 13 times on 8.
+/// Called inside another forward computation it chooses again for its own `n`, so a
+/// forward-over-forward gradient carries the lanes each level needs.
+///
+/// ```
+/// use mixad::Function;
+/// /// f(x) = x₀·e^{x₁}.
+/// struct F;
+/// impl Function for F {
+///     fn eval<S: mixad::Scalar>(&self, x: &[S]) -> S { x[0] * num_traits::Float::exp(x[1]) }
+/// }
+/// assert_eq!(mixad::forward::gradient_of(&F, &[2.0, 0.0]), vec![1.0, 2.0]);
+/// ```
+pub fn gradient_of<S: Scalar>(f: &impl Function, x: &[S]) -> Vec<S> {
+    with_lanes!(lanes_for(x.len()), N => gradient_with_lanes::<N, S>(|d| f.eval(d), x))
+}
+
 /// The directions per sweep for `n` directions on `lanes` lanes: the fewest sweeps, spread
 /// evenly over the lanes.
 fn spread(n: usize, lanes: usize) -> usize {
@@ -170,7 +190,8 @@ fn spread(n: usize, lanes: usize) -> usize {
 }
 
 /// Jacobian (`m × n`) of `f: Rⁿ → Rᵐ` by forward mode at `f64`, [`LANES`] columns per
-/// sweep ([`jacobian_with_lanes`] names another count). An empty `x` gives the `m × 0` matrix (`f` is evaluated once, for `m`).
+/// sweep ([`jacobian_with_lanes`] names another count; [`jacobian_of`] chooses it from
+/// `n`). An empty `x` gives the `m × 0` matrix (`f` is evaluated once, for `m`).
 ///
 /// ```
 /// let j = mixad::forward::jacobian(|x| vec![x[0] * x[1], x[0] - x[1]], &[2.0, 3.0]);
@@ -230,6 +251,23 @@ where
         unseed(&mut inputs, start, end);
     }
     jac.expect("n > 0 means at least one sweep")
+}
+
+/// Jacobian of a [`VectorFunction`] by forward mode at `f64`, the lane count chosen from
+/// `n` by [`lanes_for`].
+///
+/// ```
+/// use mixad::VectorFunction;
+/// /// F(a, b) = (a·b, a − b).
+/// struct Pair;
+/// impl VectorFunction for Pair {
+///     fn eval<S: mixad::Scalar>(&self, x: &[S]) -> Vec<S> { vec![x[0] * x[1], x[0] - x[1]] }
+/// }
+/// let j = mixad::forward::jacobian_of(&Pair, &[2.0, 3.0]);
+/// assert_eq!((j[(0, 0)], j[(0, 1)], j[(1, 0)], j[(1, 1)]), (3.0, 2.0, 1.0, -1.0));
+/// ```
+pub fn jacobian_of(f: &impl VectorFunction, x: &[f64]) -> Mat<f64> {
+    with_lanes!(lanes_for(x.len()), N => jacobian_with_lanes::<N, _>(|d| f.eval(d), x))
 }
 
 /// `x` as duals of one fresh differentiation, all tangents zero.

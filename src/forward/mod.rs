@@ -16,8 +16,8 @@ pub(crate) mod tag;
 pub(crate) mod width;
 
 pub use derivatives::{
-    derivative, gradient, gradient_with_lanes, jacobian, jacobian_with_lanes, jvp,
-    second_derivative, value_and_derivative, LANES,
+    derivative, gradient, gradient_of, gradient_with_lanes, jacobian, jacobian_of,
+    jacobian_with_lanes, jvp, second_derivative, value_and_derivative, LANES,
 };
 pub use dual::Dual;
 pub use dual_vec::DualVec;

@@ -11,14 +11,14 @@
 //! forward APIs carry a per-call tag, reverse variables a recording id.
 //!
 //! This module adds the *translation* of reverse over forward into forward over forward:
-//! [`derivative`], [`gradient`] and [`jvp`] take an inner function written generically (an
-//! [`InnerFn`]) together with the outer values it captures (`params`). Under reverse mode
-//! the inner forward computation is not taped; it becomes one node per output whose
-//! partials (with respect to `x` *and* `params`) come from a forward-over-forward
+//! [`derivative`], [`gradient`] and [`jvp`] take an inner function written generically (a
+//! [`crate::Function`], evaluated on `x` followed by `params`) together with the outer
+//! values it captures (`params`). Under reverse mode the inner forward computation is not
+//! taped; it becomes one node per output whose partials (with respect to `x` *and* `params`) come from a forward-over-forward
 //! evaluation. Under forward mode, or at plain floats, it is evaluated directly. Plain
 //! closures keep working with the generic APIs wherever no translation is wanted.
 
 mod translate;
 
-pub use translate::{derivative, gradient, jvp, InnerFn};
+pub use translate::{derivative, gradient, jvp};
 pub(crate) use translate::{derivatives_by_forward, translated_derivatives};

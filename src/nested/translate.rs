@@ -1,53 +1,39 @@
 //! Inner forward-mode calls, translated to forward over forward under reverse mode.
 
-use num_traits::Float;
-
 use crate::chain::value_is_nan;
 use crate::forward::tag::fresh_tag;
+use crate::forward::width::{lanes_for, with_lanes};
 use crate::forward::{Dual, DualVec};
 use crate::reverse::tape::with_tape;
 use crate::reverse::{TapeScalar, Var};
-use crate::Scalar;
+use crate::{Function, Scalar};
 
-/// Tangent lanes per inner evaluation.
-const LANES: usize = 8;
-
-/// A scalar function of `x` and parameters, written once for every scalar type, so that
-/// mixad can evaluate it at whatever type a translation needs.
+/// `∂g/∂x (x; params)` for scalar `x`, where `g` is evaluated on `[x, params…]`; see
+/// [`gradient`].
 ///
 /// ```
-/// use num_traits::Float;
-/// /// p(x; w) = w / ‖x‖: the parameters carry values captured from the outer computation.
-/// struct Potential;
-/// impl mixad::nested::InnerFn for Potential {
-///     fn eval<T: Float>(&self, x: &[T], w: &[T]) -> T {
-///         w[0] / (x[0] * x[0] + x[1] * x[1]).sqrt()
-///     }
+/// use mixad::Function;
+/// /// g(t; p) = p·t³.
+/// struct Cube;
+/// impl Function for Cube {
+///     fn eval<S: mixad::Scalar>(&self, z: &[S]) -> S { z[1] * z[0] * z[0] * z[0] }
 /// }
-/// // d/dw of the force ∂p/∂x₀ at x = (3, 4): ∂²p/∂x₀∂w = −x₀/‖x‖³.
-/// let dforce = mixad::reverse::gradient(
-///     |w| mixad::nested::gradient(&Potential, &[3.0.into(), 4.0.into()], w)[0],
-///     &[2.0],
-/// );
-/// assert!((dforce[0] - (-3.0 / 125.0)).abs() < 1e-15);
+/// // d/dp of ∂g/∂t at t = 2: 3t² = 12, by reverse mode over the translated inner call.
+/// let d = mixad::reverse::gradient(|p| mixad::nested::derivative(&Cube, 2.0.into(), p), &[5.0]);
+/// assert_eq!(d, vec![12.0]);
 /// ```
-pub trait InnerFn {
-    /// `g(x; params)`.
-    fn eval<T: Float>(&self, x: &[T], params: &[T]) -> T;
-}
-
-/// `∂g/∂x (x; params)` for scalar `x`; see [`gradient`].
-pub fn derivative<S: Scalar, G: InnerFn + ?Sized>(g: &G, x: S, params: &[S]) -> S {
+pub fn derivative<S: Scalar, G: Function + ?Sized>(g: &G, x: S, params: &[S]) -> S {
     S::inner_derivatives(g, &[x], params, None)[0]
 }
 
-/// `∇ₓ g(x; params)·v`, the directional derivative: one forward sweep at plain floats and
+/// `∇ₓ g(x; params)·v`, the directional derivative (`g` evaluated on `[x, params…]`): one
+/// forward sweep at plain floats and
 /// duals; under reverse mode one tape node whose partials with respect to `x`, `params`
 /// and `v` come from forward over forward.
 ///
 /// # Panics
 /// If `x` and `v` differ in length.
-pub fn jvp<S: Scalar, G: InnerFn + ?Sized>(g: &G, x: &[S], v: &[S], params: &[S]) -> S {
+pub fn jvp<S: Scalar, G: Function + ?Sized>(g: &G, x: &[S], v: &[S], params: &[S]) -> S {
     assert_eq!(
         x.len(),
         v.len(),
@@ -61,12 +47,33 @@ pub fn jvp<S: Scalar, G: InnerFn + ?Sized>(g: &G, x: &[S], v: &[S], params: &[S]
 /// `∇ₓ g(x; params)`: forward mode at plain floats and duals; under reverse mode, one tape
 /// node per component with partials from forward over forward (the dual arithmetic of
 /// the inner call is not taped), differentiated with respect to `x` and `params`.
-pub fn gradient<S: Scalar, G: InnerFn + ?Sized>(g: &G, x: &[S], params: &[S]) -> Vec<S> {
+///
+/// `g` is a [`Function`] of `x` followed by the parameters: it is evaluated on the slice
+/// `[x₀, …, xₙ₋₁, params₀, …]`, and only the first `x.len()` entries are differentiated.
+///
+/// ```
+/// use mixad::Function;
+/// /// p(x; w) = w / ‖x‖: the parameters carry values captured from the outer computation.
+/// struct Potential;
+/// impl Function for Potential {
+///     fn eval<S: mixad::Scalar>(&self, z: &[S]) -> S {
+///         let (x, w) = z.split_at(2);
+///         w[0] / num_traits::Float::sqrt(x[0] * x[0] + x[1] * x[1])
+///     }
+/// }
+/// // d/dw of the force ∂p/∂x₀ at x = (3, 4): ∂²p/∂x₀∂w = −x₀/‖x‖³.
+/// let dforce = mixad::reverse::gradient(
+///     |w| mixad::nested::gradient(&Potential, &[3.0.into(), 4.0.into()], w)[0],
+///     &[2.0],
+/// );
+/// assert!((dforce[0] - (-3.0 / 125.0)).abs() < 1e-15);
+/// ```
+pub fn gradient<S: Scalar, G: Function + ?Sized>(g: &G, x: &[S], params: &[S]) -> Vec<S> {
     S::inner_derivatives(g, x, params, None)
 }
 
 /// `∇ₓ g` (or `[∇ₓ g·v]` given a direction) by forward mode at `S` itself.
-pub(crate) fn derivatives_by_forward<S: Scalar, G: InnerFn + ?Sized>(
+pub(crate) fn derivatives_by_forward<S: Scalar, G: Function + ?Sized>(
     g: &G,
     x: &[S],
     params: &[S],
@@ -75,9 +82,9 @@ pub(crate) fn derivatives_by_forward<S: Scalar, G: InnerFn + ?Sized>(
     match direction {
         None => gradient_by_forward(g, x, params),
         Some(v) => {
-            let xs: Vec<Dual<S>> = Dual::seed_direction(x, v);
-            let ps: Vec<Dual<S>> = params.iter().map(|&p| Dual::constant(p)).collect();
-            let r = g.eval(&xs, &ps);
+            let mut zs: Vec<Dual<S>> = Dual::seed_direction(x, v);
+            zs.extend(params.iter().map(|&p| Dual::constant(p)));
+            let r = g.eval(&zs);
             // The NaN convention (see `crate::chain`).
             vec![if value_is_nan(&r.value) {
                 S::nan_everywhere()
@@ -88,25 +95,34 @@ pub(crate) fn derivatives_by_forward<S: Scalar, G: InnerFn + ?Sized>(
     }
 }
 
-/// `∇ₓ g` by forward mode at `S` itself, `LANES` directions per evaluation.
-fn gradient_by_forward<S: Scalar, G: InnerFn + ?Sized>(g: &G, x: &[S], params: &[S]) -> Vec<S> {
+/// `∇ₓ g` by forward mode at `S` itself, the lanes per evaluation chosen from `x.len()`.
+fn gradient_by_forward<S: Scalar, G: Function + ?Sized>(g: &G, x: &[S], params: &[S]) -> Vec<S> {
+    with_lanes!(lanes_for(x.len()), N => gradient_in_lanes::<N, S, G>(g, x, params))
+}
+
+/// [`gradient_by_forward`] with `LANES` directions per evaluation.
+fn gradient_in_lanes<const LANES: usize, S: Scalar, G: Function + ?Sized>(
+    g: &G,
+    x: &[S],
+    params: &[S],
+) -> Vec<S> {
     let tag = fresh_tag();
     let lift = |v: S| DualVec::<S, LANES>::tagged(v, [S::zero(); LANES], tag);
-    let mut xs: Vec<DualVec<S, LANES>> = x.iter().map(|&v| lift(v)).collect();
-    let ps: Vec<DualVec<S, LANES>> = params.iter().map(|&v| lift(v)).collect();
+    // x followed by params: only the first x.len() entries are seeded.
+    let mut zs: Vec<DualVec<S, LANES>> = x.iter().chain(params).map(|&v| lift(v)).collect();
     let mut grad = Vec::with_capacity(x.len());
     for start in (0..x.len()).step_by(LANES) {
         let end = (start + LANES).min(x.len());
-        for (lane, xi) in xs[start..end].iter_mut().enumerate() {
+        for (lane, xi) in zs[start..end].iter_mut().enumerate() {
             xi.tangents[lane] = S::one();
         }
-        let r = g.eval(&xs, &ps);
+        let r = g.eval(&zs);
         if value_is_nan(&r.value) {
             // The NaN convention (see `crate::chain`).
             return vec![S::nan_everywhere(); x.len()];
         }
         grad.extend_from_slice(&r.tangents[..end - start]);
-        for xi in &mut xs[start..end] {
+        for xi in &mut zs[start..end] {
             xi.tangents = [S::zero(); LANES];
         }
     }
@@ -117,12 +133,13 @@ fn gradient_by_forward<S: Scalar, G: InnerFn + ?Sized>(g: &G, x: &[S], params: &
 ///
 /// For each output (each `∂g/∂xᵢ`, or the one directional derivative), its value and its
 /// partials with respect to every `z = (x, params)` are computed at `T` by forward over
-/// forward (`Dual<DualVec<T, 8>>`: the dual seeds `eᵢ` or `v`, the lanes seed `z`), then
+/// forward (`Dual<DualVec<T, N>>`, `N` chosen from `z`'s length: the dual seeds `eᵢ` or
+/// `v`, the lanes seed `z`), then
 /// recorded as one linear combination of the operands. For a direction, the partials with
 /// respect to `v` are `∇ₓ g`, read from the same evaluations. A recording that logs a
 /// replayable program tapes the inner call instead, since a replay cannot re-run generic
 /// code.
-pub(crate) fn translated_derivatives<T: TapeScalar, G: InnerFn + ?Sized>(
+pub(crate) fn translated_derivatives<T: TapeScalar, G: Function + ?Sized>(
     g: &G,
     x: &[Var<T>],
     params: &[Var<T>],
@@ -131,6 +148,17 @@ pub(crate) fn translated_derivatives<T: TapeScalar, G: InnerFn + ?Sized>(
     if with_tape::<T, _>(|t| t.is_logging()) {
         return derivatives_by_forward(g, x, params, direction);
     }
+    let lanes = lanes_for(x.len() + params.len());
+    with_lanes!(lanes, N => translated_in_lanes::<N, T, G>(g, x, params, direction))
+}
+
+/// [`translated_derivatives`] with `LANES` entries of `z` per evaluation.
+fn translated_in_lanes<const LANES: usize, T: TapeScalar, G: Function + ?Sized>(
+    g: &G,
+    x: &[Var<T>],
+    params: &[Var<T>],
+    direction: Option<&[Var<T>]>,
+) -> Vec<Var<T>> {
     let n = x.len();
     let z: Vec<Var<T>> = x.iter().chain(params).copied().collect();
     let (inner, outer) = (fresh_tag(), fresh_tag());
@@ -171,8 +199,7 @@ pub(crate) fn translated_derivatives<T: TapeScalar, G: InnerFn + ?Sized>(
             for (lane, input) in inputs[start..end].iter_mut().enumerate() {
                 input.value.tangents[lane] = T::one();
             }
-            let (xs, ps) = inputs.split_at(n);
-            let r = g.eval(xs, ps);
+            let r = g.eval(&inputs);
             value = r.tangent.value;
             partials[start..end].copy_from_slice(&r.tangent.tangents[..end - start]);
             if value_is_nan(&r.value.value) {

@@ -329,7 +329,7 @@ impl<T: TapeScalar> Chain for Var<T> {
         )
     }
 
-    fn inner_derivatives<G: crate::nested::InnerFn + ?Sized>(
+    fn inner_derivatives<G: crate::Function + ?Sized>(
         g: &G,
         x: &[Self],
         params: &[Self],

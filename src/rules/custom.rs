@@ -8,8 +8,8 @@
 //! |---|---|---|
 //! | [`CustomRule::unary`] | `f, f′, f″, …` as `fn(f64) -> f64` | as many as given |
 //! | [`CustomRule::scalar`] | `g: Rⁿ → R` and its derivative tensors up to a stated order | the stated order |
-//! | [`CustomRule::generic`] | the value at `f64`, the gradient written generically ([`GenericGradient`]) | up to [`GENERIC_MAX_ORDER`] |
-//! | [`CustomRule::vector`] | `F: Rⁿ → Rᵐ` with a pullback and/or pushforward, optionally a second-order rule or a generic pullback | 1, 2, or up to [`GENERIC_MAX_ORDER`] |
+//! | [`CustomRule::generic`] | the value at `f64`, the gradient written generically (a [`VectorFunction`] `x ↦ ∇g(x)`) | up to [`GENERIC_MAX_ORDER`] |
+//! | [`CustomRule::vector`] | `F: Rⁿ → Rᵐ` with a pullback and/or pushforward, optionally a second-order rule or a generic pullback (a [`VectorFunction`] `(x, ȳ) ↦ J(x)ᵀȳ`) | 1, 2, or up to [`GENERIC_MAX_ORDER`] |
 //!
 //! The same rule then works at every scalar type: `f64`, forward duals, reverse variables,
 //! Hessians, HVPs and any nesting. Internally a rule is a tower of derivative tensors
@@ -35,37 +35,11 @@ use std::sync::Arc;
 
 use super::Interaction;
 use crate::forward::Dual;
-use crate::Scalar;
+use crate::{Scalar, VectorFunction};
 
 /// The highest derivative order a rule with a generic derivative provides: the generic
 /// code is differentiated by nesting forward duals up to this depth at `f64`.
 pub const GENERIC_MAX_ORDER: usize = 4;
-
-/// A gradient written once as generic code, so that mixad can differentiate it further.
-/// Like every user map of a rule, it *writes* its result (the buffer arrives zeroed).
-///
-/// ```
-/// use mixad::rules::GenericGradient;
-/// use mixad::Scalar;
-/// use num_traits::Float;
-/// /// d/dx erf(x) = 2/√π · exp(−x²).
-/// struct ErfDerivative;
-/// impl GenericGradient for ErfDerivative {
-///     fn gradient<T: Scalar>(&self, x: &[T], grad: &mut [T]) {
-///         grad[0] = T::cst(std::f64::consts::FRAC_2_SQRT_PI) * Float::exp(-x[0] * x[0]);
-///     }
-/// }
-/// ```
-pub trait GenericGradient: Send + Sync + 'static {
-    /// Writes `∇g(x)` into `grad` (same length as `x`).
-    fn gradient<T: Scalar>(&self, x: &[T], grad: &mut [T]);
-}
-
-/// A pullback written once as generic code: `x̄ = J(x)ᵀ ȳ` for `F: Rⁿ → Rᵐ`.
-pub trait GenericPullback: Send + Sync + 'static {
-    /// Writes `J(x)ᵀ ȳ` into `xbar` (length `n`); `ybar` has length `m`.
-    fn pullback<T: Scalar>(&self, x: &[T], ybar: &[T], xbar: &mut [T]);
-}
 
 type ValueFn = dyn Fn(&[f64], &mut [f64]) + Send + Sync;
 type LevelFn = dyn Fn(&[f64], usize, &mut [f64]) + Send + Sync;
@@ -205,23 +179,27 @@ impl CustomRule {
     }
 
     /// A rule for `g: Rⁿ → R` whose value is opaque `f64` code and whose gradient is
-    /// written generically: derivatives to [`GENERIC_MAX_ORDER`] come from differentiating
-    /// the generic gradient.
+    /// written generically, as the [`VectorFunction`] `x ↦ ∇g(x)` (`n` inputs, `n`
+    /// outputs): derivatives to [`GENERIC_MAX_ORDER`] come from differentiating it.
     ///
     /// ```
-    /// use mixad::rules::{CustomRule, GenericGradient};
-    /// use mixad::Scalar;
+    /// use mixad::rules::CustomRule;
+    /// use mixad::{Scalar, VectorFunction};
     /// use num_traits::Float;
+    /// /// ∇ sin = cos.
     /// struct SinPrime;
-    /// impl GenericGradient for SinPrime {
-    ///     fn gradient<T: Scalar>(&self, x: &[T], g: &mut [T]) { g[0] = Float::cos(x[0]); }
+    /// impl VectorFunction for SinPrime {
+    ///     fn eval<T: Scalar>(&self, x: &[T]) -> Vec<T> { vec![Float::cos(x[0])] }
     /// }
     /// let sin = CustomRule::generic("sin", 1, |x| x[0].sin(), SinPrime);
     /// let d3 = mixad::forward::derivative(
     ///     |x| mixad::forward::second_derivative(|y| sin.call1(y), x), 0.5);
     /// assert!((d3 + 0.5f64.cos()).abs() < 1e-15);
     /// ```
-    pub fn generic<G: GenericGradient>(
+    ///
+    /// # Panics
+    /// When differentiated, if `gradient` returns other than `inputs` entries.
+    pub fn generic<G: VectorFunction + Send + Sync + 'static>(
         name: &str,
         inputs: usize,
         value: impl Fn(&[f64]) -> f64 + Send + Sync + 'static,
@@ -234,7 +212,10 @@ impl CustomRule {
             order: GENERIC_MAX_ORDER,
             source: Source::Generic {
                 value: Box::new(move |x, y| y[0] = value(x)),
-                pullback: Box::new(GradientAsPullback(gradient)),
+                pullback: Box::new(GradientAsPullback {
+                    name: name.to_owned(),
+                    gradient,
+                }),
             },
         })
     }
@@ -485,15 +466,51 @@ impl VectorRuleBuilder {
 
     /// A pullback written generically: derivatives to [`GENERIC_MAX_ORDER`] (it replaces
     /// the other derivative maps).
-    pub fn generic_pullback<G: GenericPullback>(self, pullback: G) -> CustomRule {
+    ///
+    /// The pullback is the [`VectorFunction`] `(x, ȳ) ↦ J(x)ᵀȳ`: it is evaluated on the
+    /// `n + m` entries `[x₀, …, xₙ₋₁, ȳ₀, …, ȳₘ₋₁]` and returns the `n` entries of `x̄`
+    /// (as [`crate::nested`] passes parameters after `x`). mixad differentiates it in `x`
+    /// only; `ȳ` arrives as unit vectors.
+    ///
+    /// ```
+    /// use mixad::rules::CustomRule;
+    /// use mixad::{Scalar, VectorFunction};
+    /// /// F(a, b) = (a·b, a/b): J(x)ᵀȳ = (ȳ₀b + ȳ₁/b, ȳ₀a − ȳ₁a/b²).
+    /// struct ProdQuotPullback;
+    /// impl VectorFunction for ProdQuotPullback {
+    ///     fn eval<T: Scalar>(&self, z: &[T]) -> Vec<T> {
+    ///         let (x, ybar) = z.split_at(2);
+    ///         let (a, b) = (x[0], x[1]);
+    ///         vec![ybar[0] * b + ybar[1] / b, ybar[0] * a - ybar[1] * a / (b * b)]
+    ///     }
+    /// }
+    /// let f = CustomRule::vector("prod_quot", 2, 2, |x, y| {
+    ///     y[0] = x[0] * x[1];
+    ///     y[1] = x[0] / x[1];
+    /// })
+    /// .generic_pullback(ProdQuotPullback);
+    /// // Σ F = ab + a/b: ∂²/∂b² = 2a/b³.
+    /// let h = mixad::hessian(|x| { let y = f.call_vec(x); y[0] + y[1] }, &[3.0, 2.0]);
+    /// assert_eq!(h[(1, 1)], 2.0 * 3.0 / 8.0);
+    /// ```
+    ///
+    /// # Panics
+    /// When differentiated, if `pullback` returns other than `n` entries.
+    pub fn generic_pullback<G: VectorFunction + Send + Sync + 'static>(
+        self,
+        pullback: G,
+    ) -> CustomRule {
         CustomRule::from_inner(Inner {
-            name: self.name,
+            name: self.name.clone(),
             inputs: self.inputs,
             outputs: self.outputs,
             order: GENERIC_MAX_ORDER,
             source: Source::Generic {
                 value: self.value,
-                pullback: Box::new(GenericPullbackBox(pullback)),
+                pullback: Box::new(ConcatPullback {
+                    name: self.name,
+                    pullback,
+                }),
             },
         })
     }
@@ -532,28 +549,63 @@ trait ErasedPullback: Send + Sync {
     fn level(&self, x: &[f64], outputs: usize, k: usize, out: &mut [f64]);
 }
 
-struct GradientAsPullback<G>(G);
+/// A pullback `x̄ = J(x)ᵀȳ` at any scalar type: what the derivative tensors of a rule with
+/// a generic derivative are computed from. Implemented by the two adapters below, one per
+/// shape of [`VectorFunction`] the user gives.
+trait GenericPullback {
+    /// Writes `J(x)ᵀ ȳ` into `xbar` (length `n`); `ybar` has length `m`.
+    fn pullback<T: Scalar>(&self, x: &[T], ybar: &[T], xbar: &mut [T]);
+}
 
-impl<G: GenericGradient> GenericPullback for GradientAsPullback<G> {
+/// Panics unless a user's generic derivative returned `want` entries.
+fn check_len(name: &str, what: &str, got: usize, want: usize) {
+    assert_eq!(
+        got, want,
+        "custom rule `{name}`: its generic {what} returned {got} entries but the rule has \
+         {want} inputs"
+    );
+}
+
+/// The gradient `x ↦ ∇g(x)` of a one-output rule, as the pullback `ȳ₀∇g(x)`.
+struct GradientAsPullback<G> {
+    name: String,
+    gradient: G,
+}
+
+impl<G: VectorFunction> GenericPullback for GradientAsPullback<G> {
     fn pullback<T: Scalar>(&self, x: &[T], ybar: &[T], xbar: &mut [T]) {
-        self.0.gradient(x, xbar);
-        for g in xbar.iter_mut() {
-            *g *= ybar[0];
+        let grad = self.gradient.eval(x);
+        check_len(&self.name, "gradient", grad.len(), xbar.len());
+        for (out, g) in xbar.iter_mut().zip(grad) {
+            *out = g * ybar[0];
         }
     }
 }
 
-impl<G: GenericGradient> ErasedPullback for GradientAsPullback<G> {
+impl<G: VectorFunction + Send + Sync> ErasedPullback for GradientAsPullback<G> {
     fn level(&self, x: &[f64], outputs: usize, k: usize, out: &mut [f64]) {
         generic_level(self, x, outputs, k, out)
     }
 }
 
-struct GenericPullbackBox<G>(G);
+/// The pullback `(x, ȳ) ↦ J(x)ᵀȳ` of a vector rule, evaluated on `x` followed by `ȳ`.
+struct ConcatPullback<G> {
+    name: String,
+    pullback: G,
+}
 
-impl<G: GenericPullback> ErasedPullback for GenericPullbackBox<G> {
+impl<G: VectorFunction> GenericPullback for ConcatPullback<G> {
+    fn pullback<T: Scalar>(&self, x: &[T], ybar: &[T], xbar: &mut [T]) {
+        let z: Vec<T> = x.iter().chain(ybar).copied().collect();
+        let result = self.pullback.eval(&z);
+        check_len(&self.name, "pullback", result.len(), xbar.len());
+        xbar.copy_from_slice(&result);
+    }
+}
+
+impl<G: VectorFunction + Send + Sync> ErasedPullback for ConcatPullback<G> {
     fn level(&self, x: &[f64], outputs: usize, k: usize, out: &mut [f64]) {
-        generic_level(&self.0, x, outputs, k, out)
+        generic_level(self, x, outputs, k, out)
     }
 }
 
@@ -641,12 +693,11 @@ mod tests {
     #[test]
     fn generic_levels_match_analytic_tensors() {
         struct Cubic;
-        impl GenericGradient for Cubic {
+        impl VectorFunction for Cubic {
             // g(a, b) = a²b³: ∇g = (2ab³, 3a²b²)
-            fn gradient<T: Scalar>(&self, x: &[T], g: &mut [T]) {
+            fn eval<T: Scalar>(&self, x: &[T]) -> Vec<T> {
                 let (a, b) = (x[0], x[1]);
-                g[0] = a * b * b * b * T::cst(2.0);
-                g[1] = a * a * b * b * T::cst(3.0);
+                vec![a * b * b * b * T::cst(2.0), a * a * b * b * T::cst(3.0)]
             }
         }
         let rule = CustomRule::generic("a2b3", 2, |x| x[0] * x[0] * x[1].powi(3), Cubic);

@@ -34,7 +34,7 @@ pub mod linalg;
 mod unary;
 
 pub use binary::Binary;
-pub use custom::{CustomRule, GenericGradient, GenericPullback, VectorRuleBuilder};
+pub use custom::{CustomRule, VectorRuleBuilder};
 pub use interaction::{Interaction, OutputGroup, Pairs, Positions};
 pub use linalg::{BlockError, BlockOp};
 pub use unary::Unary;

@@ -9,10 +9,11 @@ use std::fmt;
 use faer::Mat;
 use mixad::check::{self, CheckOptions, CheckReport};
 use mixad::forward::{self, Dual};
-use mixad::nested::{self, InnerFn};
+use mixad::nested;
 use mixad::reverse::{self, Var};
-use mixad::rules::{CustomRule, GenericGradient};
+use mixad::rules::CustomRule;
 use mixad::sparse::ColouringKind;
+use mixad::{Function, VectorFunction};
 use mixad::{Options, Parallelism};
 use proptest::prelude::*;
 
@@ -128,14 +129,12 @@ pub fn unit<S: mixad::Scalar>(n: usize, i: usize) -> Vec<S> {
         .collect()
 }
 
-/// A program as an inner function of `mixad::nested`. `InnerFn` hands out a bare
-/// `num_traits::Float`, so only programs without `approx` comparisons or block operations
-/// can be one ([`Program::float_only`]).
+/// A program as an inner function of `mixad::nested` (no parameters: it sees `x` only).
 struct Inner<'a>(&'a Program);
 
-impl InnerFn for Inner<'_> {
-    fn eval<T: num_traits::Float>(&self, x: &[T], _: &[T]) -> T {
-        self.0.run_bare(x)
+impl Function for Inner<'_> {
+    fn eval<T: mixad::Scalar>(&self, x: &[T]) -> T {
+        self.0.run(x)
     }
 }
 
@@ -177,12 +176,9 @@ pub fn nested_hessians(p: &Program, x: &[f64]) -> Vec<(&'static str, Vec<f64>)> 
     ];
     // Reverse over forward again, through `mixad::nested::gradient`: the inner forward
     // computation becomes one tape node per output, its partials from forward over forward.
-    if p.float_only() {
-        let translated = rows(&|i| {
-            reverse::gradient(|xo: &[Var<f64>]| nested::gradient(&Inner(p), xo, &[])[i], x)
-        });
-        all.push(("reverse over translated forward", translated));
-    }
+    let translated =
+        rows(&|i| reverse::gradient(|xo: &[Var<f64>]| nested::gradient(&Inner(p), xo, &[])[i], x));
+    all.push(("reverse over translated forward", translated));
     all
 }
 
@@ -379,9 +375,9 @@ pub fn check_modes(c: &Case) -> Result<(), TestCaseError> {
 /// program can stand as a custom rule differentiable to any order.
 struct ProgramGradient(Program);
 
-impl GenericGradient for ProgramGradient {
-    fn gradient<T: mixad::Scalar>(&self, x: &[T], grad: &mut [T]) {
-        grad.copy_from_slice(&forward::gradient(|d| self.0.run(d), x));
+impl VectorFunction for ProgramGradient {
+    fn eval<T: mixad::Scalar>(&self, x: &[T]) -> Vec<T> {
+        forward::gradient(|d| self.0.run(d), x)
     }
 }
 
