@@ -10,8 +10,6 @@ use num_traits::Float;
 mod common;
 use common::{assert_close, k, rosenbrock};
 
-/// The lane type of `forward::gradient` and `forward::jacobian`.
-
 // ---------------------------------------------------------------------------------------
 // User code, written once
 // ---------------------------------------------------------------------------------------
