@@ -15,7 +15,7 @@ pub const LANE_COUNTS: [usize; 5] = [1, 2, 4, 8, 16];
 /// The widest lane count.
 pub(crate) const MAX_LANES: usize = 16;
 
-/// The lane count chosen for `n` directions: all at once when they fit in [`MAX_LANES`]
+/// The lane count chosen for `n` directions: all at once when they fit in 16 lanes
 /// (rounded up to a lane count), else 8 per sweep.
 ///
 /// ```
