@@ -12,9 +12,8 @@
 //!   reverse mode, and by a recording; the Hessian serial and on two threads at several
 //!   chunk sizes, by `hvp` (plain and prepared), and nested (forward over forward, forward
 //!   over reverse, reverse over forward, reverse over reverse, and reverse over translated
-//!   forward for programs without `approx` or block operations, which an `InnerFn`,
-//!   generic over `Float` only, cannot call) all agree to a tight tolerance, and every
-//!   Hessian is exactly symmetric.
+//!   forward through `mixad::nested` with the program as a `mixad::Function`) all agree
+//!   to a tight tolerance, and every Hessian is exactly symmetric.
 //! - `finite_differences_agree`: gradient and Hessian against `mixad::check`'s
 //!   Richardson-extrapolated differences at two steps, when every point of the stencils
 //!   lies on the same smooth piece as `x` (every decision taken the same way).

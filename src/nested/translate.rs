@@ -64,7 +64,7 @@ pub fn jvp<S: Scalar, G: Function + ?Sized>(g: &G, x: &[S], v: &[S], params: &[S
 /// // d/dw of the force ∂p/∂x₀ at x = (3, 4): ∂²p/∂x₀∂w = −x₀/‖x‖³.
 /// let dforce = mixad::reverse::gradient(
 ///     |w| mixad::nested::gradient(&Potential, &[3.0.into(), 4.0.into()], w)[0],
-///     &[2.0],
+///     &[2.0f64],
 /// );
 /// assert!((dforce[0] - (-3.0 / 125.0)).abs() < 1e-15);
 /// ```

@@ -500,9 +500,7 @@ impl Trace {
 }
 
 /// What a program needs of its scalar beyond `Float`: `approx`'s comparisons and
-/// `mixad::linalg`'s block operations. [`Full`] provides them at every `mixad::Scalar`;
-/// [`Bare`], for a bare `Float` (what `mixad::nested::InnerFn` hands out), has neither and
-/// runs only programs that use neither ([`Program::float_only`]).
+/// `mixad::linalg`'s block operations. [`Full`] provides them at every `mixad::Scalar`.
 pub trait Ext<T>: Copy {
     /// `approx::AbsDiffEq::abs_diff_eq(&a, &b, eps)`.
     fn abs_diff_eq(self, a: T, b: T, eps: T) -> bool;
@@ -580,35 +578,10 @@ impl Ext<Dual<f64>> for Slopes {
     }
 }
 
-/// [`Ext`] at a bare `Float`: none of it (see [`Program::float_only`]).
-#[derive(Clone, Copy)]
-pub struct Bare;
-
-impl<T: Float> Ext<T> for Bare {
-    fn abs_diff_eq(self, _: T, _: T, _: T) -> bool {
-        unreachable!("approx comparisons need a mixad::Scalar: see Program::float_only")
-    }
-    fn relative_eq(self, _: T, _: T, _: T, _: T) -> bool {
-        unreachable!("approx comparisons need a mixad::Scalar: see Program::float_only")
-    }
-    fn ulps_eq(self, _: T, _: T, _: T, _: u32) -> bool {
-        unreachable!("approx comparisons need a mixad::Scalar: see Program::float_only")
-    }
-    fn block(self, _: Fallible, _: [T; 4], _: [T; 2]) -> Option<T> {
-        unreachable!("block operations need a mixad::Scalar: see Program::float_only")
-    }
-}
-
 impl Program {
     /// The program's value at `x`, at any scalar type.
     pub fn run<T: mixad::Scalar>(&self, x: &[T]) -> T {
         self.run_traced(x, &mut Trace::off(), Full)
-    }
-
-    /// The program's value at a bare `Float`: only for programs without `approx`
-    /// comparisons or block operations ([`Program::float_only`]); panics on one.
-    pub fn run_bare<T: Float>(&self, x: &[T]) -> T {
-        self.run_traced(x, &mut Trace::off(), Bare)
     }
 
     /// The value and what was decided on the way.
@@ -1055,17 +1028,6 @@ impl Program {
         }
         walk(&self.body, &mut out);
         out
-    }
-
-    /// True when the program needs nothing beyond `Float` (no `approx` comparison, no
-    /// block operation), so it runs at a bare `Float` too ([`Program::run_bare`]).
-    pub fn float_only(&self) -> bool {
-        self.kinds().iter().all(|k| {
-            !matches!(
-                k,
-                Kind::AbsDiffEq | Kind::RelativeEq | Kind::UlpsEq | Kind::Block(_)
-            )
-        })
     }
 
     /// Calls `f` on every expression, fallback formulas included.
