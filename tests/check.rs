@@ -77,9 +77,9 @@ fn negative_control_a_wrong_hand_written_gradient_is_caught_at_its_component() {
 }
 
 #[test]
-fn negative_control_a_wrong_rule_inside_the_function_is_caught() {
-    // A "rule" whose derivative is wrong: value x³ but its derivative claimed as 2x², smuggled
-    // in as a hand-written gradient of h(x) = x³.
+fn negative_control_a_wrong_hand_written_derivative_of_a_cube_is_caught() {
+    // h(x) = x³ with its derivative claimed as 2x² (should be 3x²), as a hand-written
+    // gradient.
     let report = check_gradient_of(|x| x[0].powi(3), |x| vec![2.0 * x[0] * x[0]], &[1.5]);
     assert!(!report.passed(), "{report}");
     let c = report.components[0];
@@ -88,6 +88,30 @@ fn negative_control_a_wrong_rule_inside_the_function_is_caught() {
         "{report}"
     );
     assert_eq!(c.claimed, 2.0 * 1.5 * 1.5);
+}
+
+#[test]
+fn negative_control_a_wrong_rule_inside_the_function_is_caught() {
+    // A custom rule for x³ whose derivative is wrong (2x² where 3x² is right), used inside
+    // the function: mixad's own gradient inherits the mistake, and the check against
+    // finite differences catches it at the component that goes through the rule.
+    let cube = CustomRule::unary("cube", &[|x| x * x * x, |x| 2.0 * x * x]);
+    let report = check_gradient(|x| cube.call1(x[0]) + x[1] * x[1], &[1.5, 0.5]);
+    assert!(!report.passed(), "{report}");
+    let bad: Vec<_> = report
+        .components
+        .iter()
+        .filter(|c| !c.ok)
+        .map(|c| c.index)
+        .collect();
+    assert_eq!(bad.len(), 1, "{report}");
+    assert_eq!(bad[0].0, 0, "{report}");
+    let c = report.components.iter().find(|c| !c.ok).unwrap();
+    assert_eq!(c.claimed, 2.0 * 1.5 * 1.5);
+    assert!(
+        (c.finite_difference - 3.0 * 1.5 * 1.5).abs() < 1e-6,
+        "{report}"
+    );
 }
 
 #[test]

@@ -669,9 +669,22 @@ combos!(particle:
 
 /// Right answer, or a panic; never a wrong number.
 #[track_caller]
+/// Either the right number or mixad's perturbation-confusion panic; any other panic (an
+/// index out of bounds, an unrelated assertion) fails the test.
 fn right_or_refused(run: impl FnOnce() -> f64 + std::panic::UnwindSafe, want: f64) {
-    if let Ok(got) = std::panic::catch_unwind(run) {
-        assert_eq!(got, want, "silently wrong nested derivative");
+    match std::panic::catch_unwind(run) {
+        Ok(got) => assert_eq!(got, want, "silently wrong nested derivative"),
+        Err(payload) => {
+            let text = payload
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| payload.downcast_ref::<&str>().copied())
+                .unwrap_or("<a panic without a message>");
+            assert!(
+                text.contains("mixad: perturbation confusion"),
+                "refused, but not by the perturbation-confusion check: {text}"
+            );
+        }
     }
 }
 
