@@ -63,6 +63,7 @@
 //! | vector-Jacobian product | [`reverse::vjp`] | `vjp(x, w)` | `Vec<f64>` (one-shot: `(F(x), wᵀJ)`) |
 //! | Lagrangian Hessian | [`sparse::lagrangian_hessian`] | `lagrangian_hessian(x, σ, λ)` ([`record_lagrangian`]) | `SparseHessian` |
 //! | derivative, JVP (forward) | [`forward::derivative`], [`forward::jvp`] | — | `S`, `Vec<S>` |
+//! | gradient, Jacobian (forward) | [`forward::gradient_of`]`(&f, x)`, [`forward::jacobian_of`]`(&F, x)`: lanes chosen from `n` | — | `Vec<S>`, `Mat<f64>` |
 //!
 //! Conventions, the same everywhere:
 //! - **Names**: `value_and_gradient`, `value_gradient_hvp`, `value_gradient_hessian`: what
