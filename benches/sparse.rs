@@ -23,7 +23,7 @@
 //! (identical at n ≤ 10⁴, where both are detected and compared) with echidna's colouring. Every case checks echidna's values against mixad's before
 //! timing. A positional argument filters cases by substring (as criterion's filter).
 //!
-//! Run: `cargo bench --bench sparse` (about ten minutes on two cores).
+//! Run: `cargo bench -p mixad-benches --bench sparse` (about ten minutes on two cores).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};

@@ -90,8 +90,8 @@ def parse_args(argv):
         "benches of mixad and its peers, from criterion's estimates.json files, as SVG.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Produce the data first (BENCHMARKS.md, 'Redrawing the chart'):\n"
-        "  MIXAD_RATIOS=0 cargo bench --bench gradient -- rosen\n"
-        "  MIXAD_RATIOS=0 cargo bench --bench hessian -- rosen_n",
+        "  MIXAD_RATIOS=0 cargo bench -p mixad-benches --bench gradient -- rosen\n"
+        "  MIXAD_RATIOS=0 cargo bench -p mixad-benches --bench hessian -- rosen_n",
     )
     p.add_argument(
         "--criterion-dir",
@@ -325,8 +325,8 @@ def main(argv=None):
     cdir = args.criterion_dir
     fix = (
         "Run the benches first (BENCHMARKS.md, 'Redrawing the chart'):\n"
-        "  MIXAD_RATIOS=0 cargo bench --bench gradient -- rosen\n"
-        "  MIXAD_RATIOS=0 cargo bench --bench hessian -- rosen_n\n"
+        "  MIXAD_RATIOS=0 cargo bench -p mixad-benches --bench gradient -- rosen\n"
+        "  MIXAD_RATIOS=0 cargo bench -p mixad-benches --bench hessian -- rosen_n\n"
         "with the same CARGO_TARGET_DIR, or pass --criterion-dir."
     )
     if not os.path.isdir(cdir):
