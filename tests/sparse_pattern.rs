@@ -5,12 +5,11 @@
 
 mod common;
 
-use common::{random_vec, rng};
-use faer::Mat;
+use common::{assert_matches_dense, random_vec, rng};
 use mixad::linalg;
 use mixad::reverse::Var;
 use mixad::rules::{BlockOp, Interaction, Pairs};
-use mixad::sparse::{SparseHessian, SparsityPattern};
+use mixad::sparse::SparsityPattern;
 use nalgebra::DMatrix;
 use num_traits::Float;
 
@@ -188,36 +187,6 @@ fn constant_entries_of_a_cholesky_factor_carry_nothing() {
 // ---------------------------------------------------------------------------------------
 // Every block operation: sparse equals dense, the pattern covers every non-zero
 // ---------------------------------------------------------------------------------------
-
-/// The sparse Hessian equals the dense one entry for entry (within `tol` of the largest
-/// entry) and its pattern covers every non-zero of the dense one.
-#[track_caller]
-fn assert_matches_dense(h: &SparseHessian, dense: &Mat<f64>, tol: f64, what: &str) {
-    let n = dense.nrows();
-    assert_eq!(h.dim(), n, "{what}: dimension");
-    let mut scale: f64 = 1.0;
-    for j in 0..n {
-        for i in 0..n {
-            scale = scale.max(dense[(i, j)].abs());
-        }
-    }
-    let sparse = h.to_dense();
-    for j in 0..n {
-        for i in 0..n {
-            let (s, d) = (sparse[(i, j)], dense[(i, j)]);
-            assert!(
-                (s - d).abs() <= tol * scale,
-                "{what}: entry ({i}, {j}) is {s:e}, dense says {d:e}"
-            );
-            if d != 0.0 {
-                assert!(
-                    h.pattern().contains(i, j),
-                    "{what}: the pattern misses the non-zero ({i}, {j}) = {d:e}"
-                );
-            }
-        }
-    }
-}
 
 /// A 3 × 3 matrix of inputs, diagonally dominant (so non-singular and, by its symmetric
 /// part, positive definite for entries in `[-1, 1)`).

@@ -66,3 +66,41 @@ pub fn mlp_loss<T: Float>(p: &[T], data: &[(Vec<f64>, f64)], d: usize, h: usize)
         acc + k::<T>(0.5) * r * r
     })
 }
+
+/// The sparse Hessian equals the dense one entry for entry (within `tol` relative to the
+/// largest entry), and its pattern covers every non-zero of the dense one.
+#[track_caller]
+pub fn assert_matches_dense(
+    h: &mixad::SparseHessian,
+    dense: &mixad::faer::Mat<f64>,
+    tol: f64,
+    what: &str,
+) {
+    let n = dense.nrows();
+    assert_eq!(h.dim(), n, "{what}: dimension");
+    let mut scale: f64 = 1.0;
+    for j in 0..n {
+        for i in 0..n {
+            scale = scale.max(dense[(i, j)].abs());
+        }
+    }
+    let sparse = h.to_dense();
+    for j in 0..n {
+        for i in 0..n {
+            let (s, d) = (sparse[(i, j)], dense[(i, j)]);
+            assert!(
+                (s - d).abs() <= tol * scale,
+                "{what}: entry ({i}, {j}) is {s:e}, dense says {d:e}"
+            );
+            if d != 0.0 {
+                assert!(
+                    h.pattern().contains(i, j),
+                    "{what}: the pattern misses the non-zero ({i}, {j}) = {d:e}"
+                );
+            }
+        }
+    }
+    for (r, c, _) in h.triplets() {
+        assert!(r >= c, "{what}: triplet ({r}, {c}) is above the diagonal");
+    }
+}
