@@ -78,7 +78,7 @@ fn config(default: u32) -> Config {
     let rng_seed = if std::env::var_os("PROPTEST_RNG_SEED").is_some() {
         base.rng_seed
     } else {
-        RngSeed::Fixed(0x6D69_7861_64)
+        RngSeed::Fixed(0x6D_6978_6164)
     };
     Config {
         cases,
