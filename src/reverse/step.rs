@@ -10,7 +10,7 @@
 use crate::chain::catch_quietly;
 use crate::reverse::node::rebase;
 use crate::rules::linalg::BlockOp;
-use crate::rules::{Binary, CustomRule, Unary};
+use crate::rules::{Binary, CustomRule, Interaction, Unary};
 use crate::Scalar;
 
 /// How a node's value is computed from its operands.
@@ -79,6 +79,20 @@ impl Step {
             Step::Unary(_) | Step::Neg => [true, false],
             Step::Binary(_) | Step::Add | Step::Sub | Step::Scale => [true, true],
             Step::Custom(_) | Step::CustomLink => [true, true],
+        }
+    }
+
+    /// Which of the step's operands interact, for sparsity detection: from its rule for
+    /// unary, binary and custom steps; sums, differences, negation and scaling by a
+    /// constant are the engines' vector-space structure rather than rules, so linear.
+    /// Block outputs get their facts from the block's output groups, not from here.
+    pub(crate) fn interaction(self) -> Interaction {
+        match self {
+            Step::Unary(u) => u.interaction(),
+            Step::Binary(b) => b.interaction(),
+            Step::Custom(_) | Step::CustomLink => CustomRule::INTERACTION,
+            Step::Input | Step::Add | Step::Sub | Step::Neg | Step::Scale => Interaction::Linear,
+            Step::Block(_) | Step::BlockOutput => Interaction::ALL,
         }
     }
 }

@@ -20,7 +20,7 @@
 
 use crate::reverse::program::Program;
 use crate::reverse::step::Step;
-use crate::rules::{CustomRule, Interaction, OutputGroup, Pairs, Positions};
+use crate::rules::{Interaction, OutputGroup, Pairs, Positions};
 
 /// The sparsity pattern of a Hessian: the lower triangle (`row ≥ col`), sorted by column
 /// and then row, diagonal entries included where they may be non-zero.
@@ -137,20 +137,6 @@ impl Kind {
     }
 }
 
-/// The fact of an ordinary step, from its rule. Sums, differences, negation and scaling by
-/// a constant are the engines' vector-space structure rather than rules (see
-/// [`crate::rules`]): linear.
-fn step_interaction(step: Step) -> Interaction {
-    match step {
-        Step::Unary(u) => u.interaction(),
-        Step::Binary(b) => b.interaction(),
-        Step::Custom(_) | Step::CustomLink => CustomRule::INTERACTION,
-        Step::Input | Step::Add | Step::Sub | Step::Neg | Step::Scale => Interaction::Linear,
-        // Block outputs get their kinds from the block's output groups.
-        Step::Block(_) | Step::BlockOutput => Interaction::ALL,
-    }
-}
-
 /// Every node's [`Kind`], from the rules' facts.
 fn kinds(program: &Program, first: usize) -> Vec<Kind> {
     let len = program.len();
@@ -180,7 +166,7 @@ fn kinds(program: &Program, first: usize) -> Vec<Kind> {
             }
             // Set at the block's first output, above.
             Step::BlockOutput => {}
-            step => kinds[i] = Kind::Scalar(step_interaction(step)),
+            step => kinds[i] = Kind::Scalar(step.interaction()),
         }
     }
     kinds
