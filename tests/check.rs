@@ -25,6 +25,16 @@ fn g<T: Float>(x: &[T]) -> Vec<T> {
 
 const X: [f64; 3] = [0.4, -0.3, 1.1];
 
+/// The indices of the components a report found wrong.
+fn wrong_components(report: &CheckReport) -> Vec<(usize, usize)> {
+    report
+        .components
+        .iter()
+        .filter(|c| !c.ok)
+        .map(|c| c.index)
+        .collect()
+}
+
 /// f's gradient written by hand, with an optional mistake in component 2.
 fn hand_gradient(x: &[f64], mistake: f64) -> Vec<f64> {
     let r = x[1] * x[1] + (x[2] + 2.0) * (x[2] + 2.0);
@@ -61,12 +71,7 @@ fn a_correct_hand_written_gradient_passes() {
 fn negative_control_a_wrong_hand_written_gradient_is_caught_at_its_component() {
     let report = check_gradient_of(f, |x| hand_gradient(x, 1e-3), &X);
     assert!(!report.passed());
-    let bad: Vec<_> = report
-        .components
-        .iter()
-        .filter(|c| !c.ok)
-        .map(|c| c.index)
-        .collect();
+    let bad = wrong_components(&report);
     assert_eq!(bad, vec![(2, 0)]);
     assert_eq!(report.worst().unwrap().index, (2, 0));
     let text = report.to_string();
@@ -98,12 +103,7 @@ fn negative_control_a_wrong_rule_inside_the_function_is_caught() {
     let cube = CustomRule::unary("cube", &[|x| x * x * x, |x| 2.0 * x * x]);
     let report = check_gradient(|x| cube.call1(x[0]) + x[1] * x[1], &[1.5, 0.5]);
     assert!(!report.passed(), "{report}");
-    let bad: Vec<_> = report
-        .components
-        .iter()
-        .filter(|c| !c.ok)
-        .map(|c| c.index)
-        .collect();
+    let bad = wrong_components(&report);
     assert_eq!(bad.len(), 1, "{report}");
     assert_eq!(bad[0].0, 0, "{report}");
     let c = report.components.iter().find(|c| !c.ok).unwrap();
@@ -128,12 +128,7 @@ fn hand_written_hessian_checked_against_mixads_gradient() {
         h
     };
     let report = check_hessian_of(grad, wrong, &X);
-    let bad: Vec<_> = report
-        .components
-        .iter()
-        .filter(|c| !c.ok)
-        .map(|c| c.index)
-        .collect();
+    let bad = wrong_components(&report);
     assert_eq!(bad, vec![(0, 1)], "{report}");
 }
 
