@@ -164,10 +164,7 @@ pub trait Chain: Copy + Send + Sync + 'static {
         direction: Option<&[Self]>,
     ) -> Vec<Self>
     where
-        Self: Scalar,
-    {
-        crate::nested::derivatives_by_forward(g, x, params, direction)
-    }
+        Self: Scalar;
 
     /// Told of every control-flow decision made from this number's value; reverse mode
     /// records it as a branch guard. Forward engines ignore it.

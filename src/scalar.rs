@@ -92,7 +92,7 @@ pub trait Scalar:
         params: &[Self],
         direction: Option<&[Self]>,
     ) -> Vec<Self> {
-        crate::nested::derivatives_by_forward(g, x, params, direction)
+        crate::forward::inner::derivatives_by_forward(g, x, params, direction)
     }
 
     /// Level `k` (`DᵏF`) of a custom rule at this type; see [`crate::rules::CustomRule`].

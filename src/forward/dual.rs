@@ -109,6 +109,15 @@ impl<T: Scalar> Chain for Dual<T> {
         self.tangent.is_exact_zero() && self.value.is_constant()
     }
 
+    fn inner_derivatives<G: crate::Function + ?Sized>(
+        g: &G,
+        x: &[Self],
+        params: &[Self],
+        direction: Option<&[Self]>,
+    ) -> Vec<Self> {
+        super::inner::derivatives_by_forward(g, x, params, direction)
+    }
+
     #[inline(always)]
     fn all_finite(&self) -> bool {
         self.value.all_finite() && self.tangent.all_finite()

@@ -106,6 +106,15 @@ impl<T: Scalar, const N: usize> Chain for DualVec<T, N> {
         self.tangents.iter().all(|t| t.is_exact_zero()) && self.value.is_constant()
     }
 
+    fn inner_derivatives<G: crate::Function + ?Sized>(
+        g: &G,
+        x: &[Self],
+        params: &[Self],
+        direction: Option<&[Self]>,
+    ) -> Vec<Self> {
+        super::inner::derivatives_by_forward(g, x, params, direction)
+    }
+
     #[inline(always)]
     fn all_finite(&self) -> bool {
         self.value.all_finite() && self.tangents.iter().all(|t| t.all_finite())

@@ -12,6 +12,7 @@
 mod derivatives;
 mod dual;
 mod dual_vec;
+pub(crate) mod inner;
 pub(crate) mod tag;
 pub(crate) mod width;
 

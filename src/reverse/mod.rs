@@ -25,6 +25,7 @@ mod replayer;
 mod slot;
 pub(crate) mod step;
 pub(crate) mod tape;
+mod translate;
 mod var;
 
 pub use gradient::{

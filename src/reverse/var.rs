@@ -335,7 +335,7 @@ impl<T: TapeScalar> Chain for Var<T> {
         params: &[Self],
         direction: Option<&[Self]>,
     ) -> Vec<Self> {
-        crate::nested::translated_derivatives(g, x, params, direction)
+        super::translate::translated_derivatives(g, x, params, direction)
     }
 
     fn combine_partials(value: T, operands: &[Self], partials: &[T]) -> Self {
