@@ -139,7 +139,9 @@ impl Unary {
             Unary::Cosh => (Float::cosh(x), Float::sinh(x)),
             Unary::Tanh => {
                 let t = Float::tanh(x);
-                (t, one - t * t)
+                // sech² = (1 − t)(1 + t): both factors are exact near saturation, where
+                // 1 − t² would lose the digits that t still has.
+                (t, (one - t) * (one + t))
             }
             Unary::Asinh => (Float::asinh(x), Float::recip(Float::sqrt(x * x + one))),
             Unary::Acosh => (
