@@ -82,7 +82,7 @@
 //!   `parallelism` ([`Parallelism`]; the pool policy lives in one module) and `colouring`
 //!   ([`ColouringKind`]).
 //! - **Introspection**, on every [`Recording`]: `input_count`, `output_count`, `len`,
-//!   `guard_count`, `rerecord_count`, `detection_count`, `sparsity_pattern`,
+//!   `guard_count`, `rerecord_count`, `detection_count`, `loop_coverage`, `sparsity_pattern`,
 //!   `colour_count`, `options`.
 //! - **Generic**: the one-shot forward and reverse functions are generic over the scalar,
 //!   so they nest; recordings and Hessians are at `f64` (their sweeps use duals inside).
@@ -156,6 +156,7 @@
 pub mod argmin;
 pub mod chain;
 pub mod check;
+mod compiled;
 #[doc(hidden)]
 pub mod facade;
 pub mod forward;

@@ -232,6 +232,28 @@ where
         self.replay.rerecords()
     }
 
+    /// The fraction of the current recording's operations that lie inside loops found
+    /// again in it: consecutive copies of one body of operations whose operands step
+    /// through the inputs and earlier results affinely, the runs a compiled replay runs
+    /// as loops (see the crate's compiled-replay module). 0 for a recording without
+    /// operations; computed afresh at each call, in time near-linear in the recording's
+    /// length.
+    ///
+    /// ```
+    /// use num_traits::Float;
+    /// // Extended Rosenbrock: 99 copies of one term.
+    /// let rosen = |x: &[mixad::reverse::Var<f64>]| {
+    ///     (0..x.len() - 1)
+    ///         .map(|i| 100.0 * (x[i + 1] - x[i] * x[i]).powi(2) + (1.0 - x[i]).powi(2))
+    ///         .fold(x[0] * 0.0, |s, t| s + t)
+    /// };
+    /// let rec = mixad::record(rosen, &[1.2; 100]);
+    /// assert!(rec.loop_coverage() > 0.95);
+    /// ```
+    pub fn loop_coverage(&self) -> f64 {
+        crate::compiled::rolling::roll(&self.replay.program).coverage()
+    }
+
     /// How many times a sparse Hessian's pattern was detected: 0 before the first sparse
     /// Hessian, then 1, plus one per re-recording that a sparse Hessian met.
     pub fn detection_count(&self) -> usize {

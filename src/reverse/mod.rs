@@ -32,6 +32,8 @@ pub use gradient::{
     gradient, jacobian, try_gradient, try_value_and_gradient, value_and_gradient, vjp,
 };
 pub use pullback::{pullback, Pullback};
+#[cfg(test)]
+pub(crate) use replayer::record_program;
 pub(crate) use replayer::Replayer;
 pub use replayer::{BranchChanged, Outputs};
 #[doc(hidden)]

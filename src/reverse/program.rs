@@ -550,6 +550,20 @@ impl Program {
         [node(a, used[0]), node(b, used[1])]
     }
 
+    /// Operand slot `k` of node `i` as the replay reads it: a node, a constant's value,
+    /// or `None` for a slot the step does not read.
+    pub(crate) fn slot(&self, i: usize, k: usize) -> Option<Operand<f64>> {
+        if !self.steps[i].operands_used()[k] {
+            return None;
+        }
+        let a = self.operands[i][k];
+        Some(if a & CONST != 0 {
+            Operand::Const(self.constants[(a & !CONST) as usize])
+        } else {
+            Operand::Node(a)
+        })
+    }
+
     /// The block operation logged as `Step::Block(k)`.
     pub(crate) fn block_op(&self, k: u32) -> BlockOp {
         self.blocks[k as usize].op

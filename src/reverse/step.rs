@@ -14,7 +14,7 @@ use crate::rules::{Binary, CustomRule, Interaction, Unary};
 use crate::Scalar;
 
 /// How a node's value is computed from its operands.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Step {
     Input,
     Unary(Unary),
@@ -80,6 +80,16 @@ impl Step {
             Step::Binary(_) | Step::Add | Step::Sub | Step::Scale => [true, true],
             Step::Custom(_) | Step::CustomLink => [true, true],
         }
+    }
+
+    /// Whether the step is plain arithmetic on its two operand slots, evaluated from its
+    /// rule alone: custom-rule calls and block operations are not (their values come
+    /// from the call as a whole).
+    pub(crate) fn is_arithmetic(self) -> bool {
+        !matches!(
+            self,
+            Step::Input | Step::Custom(_) | Step::CustomLink | Step::Block(_) | Step::BlockOutput
+        )
     }
 
     /// Which of the step's operands interact, for sparsity detection: from its rule for
