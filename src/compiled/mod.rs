@@ -8,3 +8,4 @@
 //! ([`crate::Recording::loop_coverage`]).
 
 pub(crate) mod rolling;
+pub(crate) mod trace;
