@@ -182,6 +182,7 @@ pub struct ReadmeDoctests;
 pub use faer;
 
 pub use chain::Chain;
+pub use compiled::{Interpreted, ReplayMode, COMPILE_AFTER};
 pub use function::{Function, VectorFunction};
 pub use hessian::{hessian, hvp, value_gradient_hessian, value_gradient_hvp};
 pub use parallel::{Parallelism, PARALLEL_WORK};

@@ -12,6 +12,7 @@ use std::marker::PhantomData;
 
 use faer::{Mat, MatMut};
 
+use crate::compiled::{Interpreted, ReplayMode, Tier};
 use crate::forward::tag::fresh_tag;
 use crate::forward::width::{check_lanes, lanes_for};
 use crate::forward::Dual;
@@ -106,6 +107,8 @@ pub struct Recording<F, O = Var<f64>> {
     scratch: Vec<f64>,
     dense: Option<DenseColumns>,
     sparse: Option<SparsePlan>,
+    /// Compiled code for the gradient replays, once they pay (see [`Recording::replay_mode`]).
+    tier: Tier,
     detections: usize,
     _output: PhantomData<fn() -> O>,
 }
@@ -145,6 +148,7 @@ where
         scratch: Vec::new(),
         dense: None,
         sparse: None,
+        tier: Tier::new(),
         detections: 0,
         _output: PhantomData,
     }
@@ -254,6 +258,33 @@ where
         crate::compiled::rolling::roll(&self.replay.program).coverage()
     }
 
+    /// How the gradient replays run (value and gradient, and the gradient parts of the
+    /// Jacobian, VJP and Lagrangian operators): interpreted, and why, or compiled to
+    /// machine code. A recording compiles itself after [`crate::COMPILE_AFTER`] gradient
+    /// replays where compiled code pays (feature `jit`, on by default), or at
+    /// [`Recording::compile`]; a re-recording starts again uncompiled.
+    ///
+    /// ```
+    /// use mixad::{Interpreted, ReplayMode};
+    /// let mut rec = mixad::record(|x| x[0] * x[1], &[1.0, 2.0]);
+    /// assert_eq!(rec.replay_mode(), ReplayMode::Interpreted(Interpreted::NotYet { replays: 0 }));
+    /// # #[cfg(feature = "jit")] {
+    /// rec.compile().unwrap();
+    /// assert!(matches!(rec.replay_mode(), ReplayMode::Compiled { .. }));
+    /// assert_eq!(rec.gradient(&[3.0, 4.0]), vec![4.0, 3.0]);
+    /// # }
+    /// ```
+    pub fn replay_mode(&self) -> ReplayMode {
+        self.tier.mode(&self.replay.program)
+    }
+
+    /// Compiles the current recording's gradient replays now instead of after
+    /// [`crate::COMPILE_AFTER`] replays. `Err` says why they stay interpreted (see
+    /// [`Interpreted`]); results are the same either way.
+    pub fn compile(&mut self) -> Result<(), Interpreted> {
+        self.tier.compile(&self.replay.program)
+    }
+
     /// How many times a sparse Hessian's pattern was detected: 0 before the first sparse
     /// Hessian, then 1, plus one per re-recording that a sparse Hessian met.
     pub fn detection_count(&self) -> usize {
@@ -310,6 +341,17 @@ where
     /// One `f64` sweep: values (re-recording where a guard fails), then `Σ wₖ ∇Fₖ` into
     /// `grad` for `self.weights`; returns `Σ wₖ Fₖ`.
     fn primal_sweep(&mut self, x: &[f64], grad: &mut [f64]) -> f64 {
+        #[cfg(feature = "jit")]
+        if let Some(code) = self.tier.code_for(&self.replay.program) {
+            let program = &self.replay.program;
+            if program.forward_by(x, &mut self.primal, |values| code.forward(values)) {
+                program.backward_by(&mut self.primal, &self.weights, grad, |adjoints| {
+                    code.reverse(adjoints)
+                });
+                return self.weighted_value();
+            }
+            // A guard fails at `x`: the interpreted path below records again.
+        }
         self.replay.forward(x, x, &mut self.primal);
         let program = &self.replay.program;
         program.backward_weighted(&mut self.primal, &self.weights, grad);

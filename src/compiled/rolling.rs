@@ -29,7 +29,7 @@
 #![cfg_attr(not(test), allow(dead_code))]
 
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 use crate::reverse::program::Program;
 use crate::reverse::step::{Operand, Step};
@@ -248,7 +248,7 @@ pub(crate) fn roll(program: &Program) -> Rolled {
 /// constants, inputs or nodes, and the distance back to near operand nodes. Nodes that
 /// cannot be in a loop get a key of their own.
 fn step_key(program: &Program, i: usize) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let mut h = Fx::default();
     let step = program.step(i);
     if !step.is_arithmetic() {
         (u64::MAX, i).hash(&mut h);
@@ -269,6 +269,38 @@ fn step_key(program: &Program, i: usize) -> u64 {
     h.finish()
 }
 
+/// A fast non-cryptographic hasher (multiply–rotate, as in rustc's own `FxHasher`): the
+/// keys are the program's own step codes, nothing adversarial, and the search hashes every
+/// node twice.
+#[derive(Default)]
+struct Fx(u64);
+
+impl Hasher for Fx {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(b as u64);
+        }
+    }
+    fn write_u8(&mut self, n: u8) {
+        self.write_u64(n as u64);
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(n as u64);
+    }
+    fn write_i32(&mut self, n: i32) {
+        self.write_u64(n as u32 as u64);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
 /// Per node `i ≥ first`, the next node at which the same [`GRAM`] keys start again.
 fn next_occurrences(keys: &[u64], first: usize) -> Vec<Option<u32>> {
     let len = keys.len();
@@ -277,11 +309,14 @@ fn next_occurrences(keys: &[u64], first: usize) -> Vec<Option<u32>> {
         return next;
     }
     let gram = |i: usize| {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        keys[i..i + GRAM].hash(&mut h);
+        let mut h = Fx::default();
+        for k in &keys[i..i + GRAM] {
+            h.write_u64(*k);
+        }
         h.finish()
     };
-    let mut seen: HashMap<u64, u32> = HashMap::new();
+    let mut seen: HashMap<u64, u32, BuildHasherDefault<Fx>> =
+        HashMap::with_capacity_and_hasher(len / 4, Default::default());
     for i in (first..=len - GRAM).rev() {
         let g = gram(i);
         next[i] = seen.insert(g, i as u32);

@@ -16,8 +16,8 @@
 //! [`trace_unary`] / [`trace_binary`] return `None`; the code generator then calls the
 //! rule itself at `f64`.
 
-// Read by the tests now and by the code generator to come.
-#![cfg_attr(not(test), allow(dead_code))]
+// Read by the code generator (feature `jit`) and the tests.
+#![cfg_attr(not(any(test, feature = "jit")), allow(dead_code))]
 
 use std::cell::RefCell;
 use std::fmt;
@@ -60,6 +60,7 @@ pub(crate) struct RuleTrace {
 impl RuleTrace {
     /// Evaluates the trace at `f64` the way compiled code does: arithmetic as `f64`
     /// arithmetic, a primitive's value from its rule. Returns the value and partials.
+    #[cfg(test)]
     pub(crate) fn eval(&self, args: [f64; 2]) -> (f64, [f64; 2]) {
         let mut v: Vec<f64> = Vec::with_capacity(self.exprs.len());
         for e in &self.exprs {

@@ -346,6 +346,11 @@ impl Program {
         self.guards.len()
     }
 
+    /// Whether the program calls out: custom rules or block operations.
+    pub(crate) fn has_calls(&self) -> bool {
+        !self.customs.is_empty() || !self.blocks.is_empty()
+    }
+
     /// Whether a replay at a new point can fail: a guard, a block operation that can
     /// return `Err`, or a custom rule (which may panic). A program that cannot fail needs
     /// no `f64` check before sweeps at other scalar types.
@@ -496,6 +501,70 @@ impl Program {
         weights: &[f64],
         grad: &mut [U],
     ) {
+        self.backward_with(ws, weights, grad, |program, ws| {
+            let saved = &ws.saved;
+            sweep_with_blocks(
+                &ws.nodes,
+                program.inputs + 1,
+                &mut ws.adjoints,
+                &program.blocks,
+                |b| b.first_out as usize,
+                |k, b, adjoints| {
+                    let sink = |a: &u32| if a & CONST != 0 { 0 } else { *a };
+                    pull_block(
+                        &b.op,
+                        &saved[k],
+                        b.first_out,
+                        b.args.iter().map(sink),
+                        adjoints,
+                    );
+                },
+            );
+        });
+    }
+
+    /// [`Program::forward`] at `f64` with the node values computed by `sweep` (compiled
+    /// code) instead of the interpreter: `sweep` gets the value buffer, one entry per node,
+    /// with the inputs in place, and fills in the rest. Returns false if a guard fails.
+    pub(crate) fn forward_by(
+        &self,
+        x: &[f64],
+        ws: &mut Workspace<f64>,
+        sweep: impl FnOnce(&mut [f64]),
+    ) -> bool {
+        assert_eq!(
+            x.len(),
+            self.inputs,
+            "program replayed with the wrong number of inputs"
+        );
+        ws.prepare(self);
+        ws.values[1..=self.inputs].copy_from_slice(x);
+        sweep(&mut ws.values);
+        self.guards_hold(&ws.values)
+    }
+
+    /// [`Program::backward_weighted`] at `f64` with the reverse sweep done by `sweep`
+    /// (compiled code): it gets the adjoint buffer, one entry per node, with the outputs
+    /// seeded, and propagates them back to the inputs.
+    pub(crate) fn backward_by(
+        &self,
+        ws: &mut Workspace<f64>,
+        weights: &[f64],
+        grad: &mut [f64],
+        sweep: impl FnOnce(&mut [f64]),
+    ) {
+        self.backward_with(ws, weights, grad, |_, ws| sweep(&mut ws.adjoints));
+    }
+
+    /// Seeds the outputs' adjoints with `weights`, runs `sweep`, and reads the gradient
+    /// out under the NaN convention.
+    fn backward_with<U: Scalar>(
+        &self,
+        ws: &mut Workspace<U>,
+        weights: &[f64],
+        grad: &mut [U],
+        sweep: impl FnOnce(&Self, &mut Workspace<U>),
+    ) {
         debug_assert_eq!(weights.len(), self.outputs.len());
         ws.adjoints.fill(U::zero());
         let mut nan = false;
@@ -509,24 +578,7 @@ impl Program {
             }
             nan |= value_is_nan(&self.output_at(ws, k));
         }
-        let saved = &ws.saved;
-        sweep_with_blocks(
-            &ws.nodes,
-            self.inputs + 1,
-            &mut ws.adjoints,
-            &self.blocks,
-            |b| b.first_out as usize,
-            |k, b, adjoints| {
-                let sink = |a: &u32| if a & CONST != 0 { 0 } else { *a };
-                pull_block(
-                    &b.op,
-                    &saved[k],
-                    b.first_out,
-                    b.args.iter().map(sink),
-                    adjoints,
-                );
-            },
-        );
+        sweep(self, ws);
         grad.copy_from_slice(&ws.adjoints[1..=self.inputs]);
         if nan {
             // The NaN convention, also when an output is a constant NaN (no node to carry

@@ -31,10 +31,12 @@ mod binary;
 pub mod custom;
 mod interaction;
 pub mod linalg;
+mod lowering;
 mod unary;
 
 pub use binary::Binary;
 pub use custom::{CustomRule, VectorRuleBuilder};
 pub use interaction::{Interaction, OutputGroup, Pairs, Positions};
 pub use linalg::{BlockError, BlockOp};
+pub(crate) use lowering::ValueLowering;
 pub use unary::Unary;
