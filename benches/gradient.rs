@@ -7,7 +7,8 @@
 //! |---|---|
 //! | `f` | the function alone at `f64` |
 //! | `mixad_reverse` | `mixad::reverse::gradient` (one-shot: record, sweep, clear) |
-//! | `mixad_recorded` | `Recording::value_and_gradient_into` (recorded once outside the loop) |
+//! | `mixad_recorded` | `Recording::value_and_gradient_into`, interpreted (recorded once outside the loop, `Compile::Never`) |
+//! | `mixad_compiled` | the same, compiled (`Compile::Immediately`; compilation outside the loop) |
 //! | `mixad_forward` | `mixad::forward::gradient` (⌈n/8⌉ sweeps; n ≤ 1000 only) |
 //! | `echidna_grad` | `echidna::grad` (one-shot) |
 //! | `echidna_tape` | `BytecodeTape::gradient_with_buf` (recorded once outside the loop) |
@@ -137,18 +138,35 @@ fn run_variants<S: Sink, O: ExactGradient>(sink: &mut S, obj: &O, x: &[f64]) {
         mixad::reverse::gradient(|v| obj.eval(v), black_box(x))
     });
 
-    let mut rec = mixad::record(|v| obj.eval(v), x);
-    let mut grad = vec![0.0; n];
-    sink.run("mixad_recorded", || {
-        let value = rec.value_and_gradient_into(black_box(x), &mut grad);
-        black_box(&grad);
-        value
-    });
-    assert_eq!(
-        rec.rerecord_count(),
-        0,
-        "Rosenbrock/logistic have no branches"
-    );
+    for (tool, compile) in [
+        ("mixad_recorded", mixad::Compile::Never),
+        ("mixad_compiled", mixad::Compile::Immediately),
+    ] {
+        let options = mixad::Options {
+            compile,
+            ..Default::default()
+        };
+        let mut rec = mixad::record_with(|v| obj.eval(v), x, options);
+        let mut grad = vec![0.0; n];
+        rec.value_and_gradient_into(x, &mut grad);
+        let compiled = matches!(rec.replay_mode(), mixad::ReplayMode::Compiled { .. });
+        assert_eq!(
+            compiled,
+            compile == mixad::Compile::Immediately,
+            "{tool}: {:?}",
+            rec.replay_mode()
+        );
+        sink.run(tool, || {
+            let value = rec.value_and_gradient_into(black_box(x), &mut grad);
+            black_box(&grad);
+            value
+        });
+        assert_eq!(
+            rec.rerecord_count(),
+            0,
+            "Rosenbrock/logistic have no branches"
+        );
+    }
 
     if forward {
         sink.run("mixad_forward", || {
@@ -201,6 +219,12 @@ fn check_gradients<O: ExactGradient>(obj: &O, x: &[f64], forward: bool) {
     for (a, b) in g.iter().zip(&exact_shifted) {
         assert!((a - b).abs() <= 1e-10 * b.abs().max(1.0), "mixad_recorded");
     }
+    let options = mixad::Options {
+        compile: mixad::Compile::Immediately,
+        ..Default::default()
+    };
+    let mut compiled = mixad::record_with(|v| obj.eval(v), x, options);
+    close("mixad_compiled", &compiled.gradient(x));
     close("echidna_grad", &echidna::grad(|v| obj.eval(v), x));
     let (mut tape, _) = echidna::record(|v| obj.eval(v), x);
     close("echidna_tape", &tape.gradient(x));

@@ -80,9 +80,11 @@
 //! - **Options** ([`Options`], set once at [`record_with`]): `lanes` (tangent lanes per
 //!   Hessian sweep: 1, 2, 4, 8 or 16, or `None` to choose from the problem),
 //!   `parallelism` ([`Parallelism`]; the pool policy lives in one module) and `colouring`
-//!   ([`ColouringKind`]).
+//!   ([`ColouringKind`]), `compile` ([`Compile`]: when gradient replays become machine
+//!   code).
 //! - **Introspection**, on every [`Recording`]: `input_count`, `output_count`, `len`,
-//!   `guard_count`, `rerecord_count`, `detection_count`, `loop_coverage`, `sparsity_pattern`,
+//!   `guard_count`, `rerecord_count`, `detection_count`, `loop_coverage`, `replay_mode`
+//!   (compiled or interpreted, and why), `sparsity_pattern`,
 //!   `colour_count`, `options`.
 //! - **Generic**: the one-shot forward and reverse functions are generic over the scalar,
 //!   so they nest; recordings and Hessians are at `f64` (their sweeps use duals inside).
@@ -182,7 +184,7 @@ pub struct ReadmeDoctests;
 pub use faer;
 
 pub use chain::Chain;
-pub use compiled::{Interpreted, ReplayMode, COMPILE_AFTER};
+pub use compiled::{Compile, Interpreted, ReplayMode, COMPILE_AFTER};
 pub use function::{Function, VectorFunction};
 pub use hessian::{hessian, hvp, value_gradient_hessian, value_gradient_hvp};
 pub use parallel::{Parallelism, PARALLEL_WORK};

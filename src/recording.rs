@@ -12,7 +12,7 @@ use std::marker::PhantomData;
 
 use faer::{Mat, MatMut};
 
-use crate::compiled::{Interpreted, ReplayMode, Tier};
+use crate::compiled::{Compile, Interpreted, ReplayMode, Tier};
 use crate::forward::tag::fresh_tag;
 use crate::forward::width::{check_lanes, lanes_for};
 use crate::forward::Dual;
@@ -30,6 +30,7 @@ use crate::sparse::{ColouringKind, SparseHessian, SparsePlan, SparsityPattern};
 ///     lanes: Some(4),
 ///     parallelism: Parallelism::Serial,
 ///     colouring: ColouringKind::Acyclic,
+///     ..Options::default()
 /// };
 /// let mut rec = mixad::record_with(|x| x[0] * x[1] * x[2], &[1.0; 3], options);
 /// assert_eq!(rec.hessian(&[1.0, 2.0, 3.0])[(2, 1)], 1.0);
@@ -44,6 +45,9 @@ pub struct Options {
     pub parallelism: Parallelism,
     /// How a sparse Hessian's pattern is coloured.
     pub colouring: ColouringKind,
+    /// When the gradient replays are compiled to machine code (see
+    /// [`Recording::replay_mode`]).
+    pub compile: Compile,
 }
 
 impl Options {
@@ -148,7 +152,7 @@ where
         scratch: Vec::new(),
         dense: None,
         sparse: None,
-        tier: Tier::new(),
+        tier: Tier::new(options.compile),
         detections: 0,
         _output: PhantomData,
     }

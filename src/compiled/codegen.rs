@@ -194,6 +194,14 @@ pub(crate) fn compile(program: &Program, rolled: &Rolled) -> Result<Code, String
         unary_traces,
         binary_traces,
         tables: tables.iter().map(|t| t.as_ptr() as i64).collect(),
+        refs: reference_counts(program),
+        outputs: {
+            let mut o = vec![false; program.len()];
+            for i in program.output_nodes() {
+                o[i as usize] = true;
+            }
+            o
+        },
         ptr: module.target_config().pointer_type(),
     };
 
@@ -236,6 +244,9 @@ struct Gen<'a> {
     binary_traces: HashMap<Binary, Option<RuleTrace>>,
     /// Per loop (in order), the address of its constant table.
     tables: Vec<i64>,
+    /// Per node, how many operand slots read it, and whether it is an output.
+    refs: Vec<u32>,
+    outputs: Vec<bool>,
     ptr: cranelift_codegen::ir::Type,
 }
 
@@ -337,20 +348,41 @@ impl Gen<'_> {
                         match piece {
                             Piece::Straight { start, end } => {
                                 let frame = Frame { lp: None };
+                                let local = self.straight_locals(*start, *end);
+                                let mut acc = HashMap::new();
                                 for i in (*start..*end).rev() {
-                                    self.reverse_node(&mut b, &frame, i, i, a, c);
+                                    let group = Group {
+                                        base: *start,
+                                        local: &local,
+                                    };
+                                    self.reverse_node(&mut b, &frame, &group, &mut acc, i, i, a, c);
                                 }
                             }
                             Piece::Loop(l) => {
                                 table -= 1;
                                 let addr = (l.columns > 0).then(|| (self.tables[table], l.columns));
+                                let local = self.loop_locals(l);
                                 self.emit_loop(
                                     &mut b,
                                     l,
                                     true,
                                     |g, b, frame| {
+                                        let mut acc = HashMap::new();
+                                        let group = Group {
+                                            base: l.start,
+                                            local: &local,
+                                        };
                                         for j in (0..l.period).rev() {
-                                            g.reverse_node(b, frame, l.start + j, j, a, c);
+                                            g.reverse_node(
+                                                b,
+                                                frame,
+                                                &group,
+                                                &mut acc,
+                                                l.start + j,
+                                                j,
+                                                a,
+                                                c,
+                                            );
                                         }
                                     },
                                     addr,
@@ -616,12 +648,60 @@ impl Gen<'_> {
         )
     }
 
+    /// Which nodes of the straight stretch `start..end` are read only inside it (and are
+    /// not outputs): their adjoints live in registers during the reverse sweep.
+    fn straight_locals(&self, start: u32, end: u32) -> Vec<bool> {
+        let mut inside = vec![0u32; (end - start) as usize];
+        for i in start..end {
+            for k in 0..2 {
+                if let Some(Operand::Node(a)) = self.program.slot(i as usize, k) {
+                    if a >= start {
+                        inside[(a - start) as usize] += 1;
+                    }
+                }
+            }
+        }
+        (start..end)
+            .map(|i| {
+                let i = i as usize;
+                !self.outputs[i] && self.refs[i] == inside[i - start as usize]
+            })
+            .collect()
+    }
+
+    /// Which body nodes of loop `l` are read only inside their own iteration (and are
+    /// never outputs), in every iteration: their adjoints live in registers.
+    fn loop_locals(&self, l: &Loop) -> Vec<bool> {
+        let p = l.period as usize;
+        let mut inside = vec![0u32; p];
+        for (_, slots) in &l.body {
+            for s in slots {
+                if let Some(j) = same_iteration(l, *s) {
+                    inside[j as usize] += 1;
+                }
+            }
+        }
+        (0..p)
+            .map(|j| {
+                (0..l.iterations as usize).all(|t| {
+                    let i = l.start as usize + t * p + j;
+                    !self.outputs[i] && self.refs[i] == inside[j]
+                })
+            })
+            .collect()
+    }
+
     /// The reverse step of node `i` (body position `j` in a loop): adds its adjoint times
     /// each partial into its operand nodes' adjoints, unless the adjoint is exactly zero.
+    /// Adjoints of the group's local nodes are accumulated in `acc` (registers), the rest
+    /// in memory.
+    #[allow(clippy::too_many_arguments)]
     fn reverse_node(
         &self,
         b: &mut FunctionBuilder,
         frame: &Frame,
+        group: &Group,
+        acc: &mut HashMap<u32, Value>,
         i: u32,
         j: u32,
         partials: Value,
@@ -630,9 +710,15 @@ impl Gen<'_> {
         let step = self.program.step(i as usize);
         let lp = frame.lp.as_ref();
         let stride = lp.map_or(0, |l| l.period as i64);
-        let at = self.address(b, frame, adjoints, i, stride, 1);
-        let a = b.ins().load(F64, FLAGS, at, 0);
+        let key = i - group.base;
         let zero = b.ins().f64const(0.0);
+        let a = if group.local[key as usize] {
+            // Every reader of a local node comes later in the group and has been swept.
+            acc.remove(&key).unwrap_or(zero)
+        } else {
+            let at = self.address(b, frame, adjoints, i, stride, 1);
+            b.ins().load(F64, FLAGS, at, 0)
+        };
         let skip = b.ins().fcmp(FloatCC::Equal, a, zero);
         let partial = |k: usize| match step {
             Step::Add => Partial::One,
@@ -645,10 +731,11 @@ impl Gen<'_> {
             _ => Partial::Stored,
         };
         for k in 0..2 {
+            let slot = self.resolved_slot(frame, i, j, k);
             let LoopOperand::Node {
                 first,
                 stride: operand_stride,
-            } = self.resolved_slot(frame, i, j, k)
+            } = slot
             else {
                 continue;
             };
@@ -672,11 +759,28 @@ impl Gen<'_> {
                     b.ins().fmul(d, a)
                 }
             };
-            let oat = self.address(b, frame, adjoints, first, operand_stride, 1);
-            let old = b.ins().load(F64, FLAGS, oat, 0);
-            let new = b.ins().fadd(old, prod);
-            let kept = b.ins().select(skip, old, new);
-            b.ins().store(FLAGS, kept, oat, 0);
+            let in_group = match lp {
+                Some(l) => {
+                    (operand_stride == l.period as i64 && first >= l.start).then(|| first - l.start)
+                }
+                None => (first >= group.base).then(|| first - group.base),
+            };
+            match in_group {
+                Some(kk) if group.local[kk as usize] => {
+                    // Starts from +0, as the zero-filled adjoint buffer would.
+                    let old = acc.get(&kk).copied().unwrap_or(zero);
+                    let new = b.ins().fadd(old, prod);
+                    let kept = b.ins().select(skip, old, new);
+                    acc.insert(kk, kept);
+                }
+                _ => {
+                    let oat = self.address(b, frame, adjoints, first, operand_stride, 1);
+                    let old = b.ins().load(F64, FLAGS, oat, 0);
+                    let new = b.ins().fadd(old, prod);
+                    let kept = b.ins().select(skip, old, new);
+                    b.ins().store(FLAGS, kept, oat, 0);
+                }
+            }
         }
     }
 
@@ -694,6 +798,38 @@ impl Gen<'_> {
             },
         }
     }
+}
+
+/// A stretch whose nodes' adjoints may live in registers: a straight piece, or one
+/// iteration of a loop.
+struct Group<'l> {
+    /// The first node of the stretch (of the loop, for a loop).
+    base: u32,
+    /// Per node of the stretch (body position, for a loop), whether it is local.
+    local: &'l [bool],
+}
+
+/// The body position a loop operand reads in the same iteration, if it does.
+fn same_iteration(l: &Loop, s: LoopOperand) -> Option<u32> {
+    match s {
+        LoopOperand::Node { first, stride } if stride == l.period as i64 && first >= l.start => {
+            Some(first - l.start)
+        }
+        _ => None,
+    }
+}
+
+/// Per node, how many operand slots of the program read it.
+fn reference_counts(program: &Program) -> Vec<u32> {
+    let mut refs = vec![0u32; program.len()];
+    for i in program.inputs() + 1..program.len() {
+        for k in 0..2 {
+            if let Some(Operand::Node(a)) = program.slot(i, k) {
+                refs[a as usize] += 1;
+            }
+        }
+    }
+    refs
 }
 
 // --- Calls from compiled code into the rules. ---------------------------------------

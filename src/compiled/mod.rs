@@ -18,4 +18,4 @@ mod tier;
 pub(crate) mod trace;
 
 pub(crate) use tier::Tier;
-pub use tier::{Interpreted, ReplayMode, COMPILE_AFTER};
+pub use tier::{Compile, Interpreted, ReplayMode, COMPILE_AFTER};

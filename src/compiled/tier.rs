@@ -23,6 +23,19 @@ pub const COMPILE_AFTER: usize = 10;
 /// Most operations outside rolled loops that a compiled recording may have.
 const MAX_STRAIGHT: usize = 20_000;
 
+/// When a recording's gradient replays are compiled ([`crate::Options::compile`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Compile {
+    /// After [`COMPILE_AFTER`] gradient replays of the same recording, where compiled
+    /// code pays.
+    #[default]
+    Auto,
+    /// At the first gradient replay, where compiled code pays.
+    Immediately,
+    /// Never: every replay is interpreted.
+    Never,
+}
+
 /// How a recording's gradient replays run: [`crate::Recording::replay_mode`].
 #[derive(Clone, Debug, PartialEq)]
 pub enum ReplayMode {
@@ -48,6 +61,8 @@ pub enum Interpreted {
     },
     /// mixad was built without its `jit` feature.
     FeatureOff,
+    /// Compilation is turned off in the recording's options ([`Compile::Never`]).
+    Disabled,
     /// The recording calls custom rules or linear-algebra block operations, which the
     /// code generator does not handle yet.
     HasCalls,
@@ -70,6 +85,7 @@ impl fmt::Display for Interpreted {
                 "not compiled yet ({replays} of {COMPILE_AFTER} gradient replays before compiling)"
             ),
             Interpreted::FeatureOff => write!(f, "mixad was built without its `jit` feature"),
+            Interpreted::Disabled => write!(f, "compilation is turned off in the options"),
             Interpreted::HasCalls => write!(
                 f,
                 "the recording calls custom rules or block operations, which are not compiled yet"
@@ -91,6 +107,7 @@ impl std::error::Error for Interpreted {}
 
 /// The compilation state of one recording.
 pub(crate) struct Tier {
+    policy: Compile,
     /// The id of the program the state is for.
     program: u64,
     replays: usize,
@@ -105,8 +122,9 @@ enum State {
 }
 
 impl Tier {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(policy: Compile) -> Self {
         Tier {
+            policy,
             program: 0,
             replays: 0,
             state: State::Counting,
@@ -118,7 +136,7 @@ impl Tier {
         if self.program != program.id() {
             *self = Tier {
                 program: program.id(),
-                ..Tier::new()
+                ..Tier::new(self.policy)
             };
         }
     }
@@ -129,7 +147,12 @@ impl Tier {
     pub(crate) fn code_for(&mut self, program: &Program) -> Option<&mut Code> {
         self.follow(program);
         self.replays += 1;
-        if matches!(self.state, State::Counting) && self.replays > COMPILE_AFTER {
+        let due = match self.policy {
+            Compile::Auto => self.replays > COMPILE_AFTER,
+            Compile::Immediately => true,
+            Compile::Never => false,
+        };
+        if due && matches!(self.state, State::Counting) {
             let _ = self.compile(program);
         }
         match &mut self.state {
@@ -155,6 +178,9 @@ impl Tier {
 
     /// How `program`'s gradient replays run.
     pub(crate) fn mode(&self, program: &Program) -> ReplayMode {
+        if self.policy == Compile::Never && matches!(self.state, State::Counting) {
+            return ReplayMode::Interpreted(Interpreted::Disabled);
+        }
         if self.program != program.id() {
             return ReplayMode::Interpreted(if cfg!(feature = "jit") {
                 Interpreted::NotYet { replays: 0 }

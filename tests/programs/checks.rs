@@ -260,6 +260,19 @@ pub fn check_modes(c: &Case) -> Result<(), TestCaseError> {
         y
     );
     assert_near(&g_rec, &g, tol, size, "recorded gradient")?;
+    // The compiled replay (where the recording compiles) equals the interpreted one to the
+    // bit; NaNs are compared as NaN.
+    let immediately = Options {
+        compile: mixad::Compile::Immediately,
+        ..Options::default()
+    };
+    let mut compiled = mixad::record_with(f, x, immediately);
+    let (y_c, g_c) = compiled.value_and_gradient(x);
+    let same = |a: f64, b: f64| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan());
+    prop_assert!(same(y_c, y_rec), "compiled value {} vs {}", y_c, y_rec);
+    for (k, (a, b)) in g_c.iter().zip(&g_rec).enumerate() {
+        prop_assert!(same(*a, *b), "compiled ∂{} {} vs interpreted {}", k, a, b);
+    }
 
     // The reference Hessian: serial, one column per sweep.
     let serial = |lanes| Options {
@@ -497,34 +510,41 @@ pub fn check_replay(c: &Case) -> Result<(), TestCaseError> {
     let (y2, g2) = reverse::value_and_gradient(f, x2);
     prop_assume!(!at_x2.undefined && y2.is_finite() && all_finite(&g2));
 
-    let mut rec = mixad::record(f, x);
-    let (y_rec, g_rec) = rec.value_and_gradient(x2);
-    prop_assert_eq!(
-        rec.rerecord_count(),
-        usize::from(flipped),
-        "re-recorded {} times; a comparison flipped: {}",
-        rec.rerecord_count(),
-        flipped
-    );
-    prop_assert!(
-        close(y_rec, y2, 1e-14, 0.0),
-        "replayed value {} vs {}",
-        y_rec,
-        y2
-    );
-    assert_vec(&g_rec, &g2, 1e-14, "replayed gradient")?;
-    // And back at x: a second flip, if the first was one.
+    // Interpreted, and compiled from the first replay on (where the recording compiles).
     let (y1, g1) = reverse::value_and_gradient(f, x);
-    prop_assume!(!at_x.undefined && y1.is_finite() && all_finite(&g1));
-    let (y_back, g_back) = rec.value_and_gradient(x);
-    prop_assert_eq!(rec.rerecord_count(), 2 * usize::from(flipped));
-    prop_assert!(
-        close(y_back, y1, 1e-14, 0.0),
-        "replayed value {} vs {}",
-        y_back,
-        y1
-    );
-    assert_vec(&g_back, &g1, 1e-14, "gradient replayed back at x")?;
+    for compile in [mixad::Compile::Never, mixad::Compile::Immediately] {
+        let options = Options {
+            compile,
+            ..Options::default()
+        };
+        let mut rec = mixad::record_with(f, x, options);
+        let (y_rec, g_rec) = rec.value_and_gradient(x2);
+        prop_assert_eq!(
+            rec.rerecord_count(),
+            usize::from(flipped),
+            "re-recorded {} times; a comparison flipped: {}",
+            rec.rerecord_count(),
+            flipped
+        );
+        prop_assert!(
+            close(y_rec, y2, 1e-14, 0.0),
+            "replayed value {} vs {}",
+            y_rec,
+            y2
+        );
+        assert_vec(&g_rec, &g2, 1e-14, "replayed gradient")?;
+        // And back at x: a second flip, if the first was one.
+        prop_assume!(!at_x.undefined && y1.is_finite() && all_finite(&g1));
+        let (y_back, g_back) = rec.value_and_gradient(x);
+        prop_assert_eq!(rec.rerecord_count(), 2 * usize::from(flipped));
+        prop_assert!(
+            close(y_back, y1, 1e-14, 0.0),
+            "replayed value {} vs {}",
+            y_back,
+            y1
+        );
+        assert_vec(&g_back, &g1, 1e-14, "gradient replayed back at x")?;
+    }
     // A recording of a derivative: ∂f/∂x₀ by an inner reverse sweep (Var<Var<f64>>)
     // and by inner forward mode (Dual<Var<f64>>), recorded at x and replayed at x2. The
     // inner comparisons reach the outer recording's guards through the primal values.
