@@ -38,6 +38,7 @@ fn all_options() -> Vec<Options> {
                     lanes: Some(lanes),
                     parallelism,
                     colouring,
+                    ..Options::default()
                 });
             }
         }
@@ -49,6 +50,7 @@ const ACYCLIC: Options = Options {
     lanes: None,
     parallelism: Parallelism::Auto,
     colouring: ColouringKind::Acyclic,
+    compile: mixad::Compile::Auto,
 };
 
 /// Colours of the star and the acyclic colouring of `f`'s pattern at `x`.
