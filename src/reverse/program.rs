@@ -526,6 +526,7 @@ impl Program {
     /// [`Program::forward`] at `f64` with the node values computed by `sweep` (compiled
     /// code) instead of the interpreter: `sweep` gets the value buffer, one entry per node,
     /// with the inputs in place, and fills in the rest. Returns false if a guard fails.
+    #[cfg(feature = "jit")]
     pub(crate) fn forward_by(
         &self,
         x: &[f64],
@@ -546,6 +547,7 @@ impl Program {
     /// [`Program::backward_weighted`] at `f64` with the reverse sweep done by `sweep`
     /// (compiled code): it gets the adjoint buffer, one entry per node, with the outputs
     /// seeded, and propagates them back to the inputs.
+    #[cfg(feature = "jit")]
     pub(crate) fn backward_by(
         &self,
         ws: &mut Workspace<f64>,

@@ -3,6 +3,9 @@
 //! that instruction is exactly the `f64` operation the rule uses, otherwise as a call to
 //! the rule at `f64`. Either way compiled and interpreted values agree to the bit.
 
+// Read by the code generator, which the `jit` feature builds.
+#![cfg_attr(not(feature = "jit"), allow(dead_code))]
+
 use super::{Binary, Unary};
 
 /// How compiled code computes a primitive's value.

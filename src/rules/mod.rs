@@ -38,5 +38,6 @@ pub use binary::Binary;
 pub use custom::{CustomRule, VectorRuleBuilder};
 pub use interaction::{Interaction, OutputGroup, Pairs, Positions};
 pub use linalg::{BlockError, BlockOp};
+#[cfg(feature = "jit")]
 pub(crate) use lowering::ValueLowering;
 pub use unary::Unary;
