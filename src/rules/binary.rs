@@ -45,6 +45,21 @@ pub enum Binary {
 }
 
 impl Binary {
+    /// Every primitive once: for tests and tools that must cover them all (a unit test
+    /// keeps it complete).
+    #[doc(hidden)]
+    pub const ALL: [Binary; 9] = [
+        Binary::Mul,
+        Binary::Div,
+        Binary::Rem,
+        Binary::Powf,
+        Binary::Atan2,
+        Binary::Hypot,
+        Binary::Max,
+        Binary::Min,
+        Binary::AbsSub,
+    ];
+
     /// Value and the two partials at `(a, b)`, in `T`'s arithmetic.
     #[inline(always)]
     pub fn apply<T: Scalar>(self, a: T, b: T) -> (T, T, T) {
@@ -164,5 +179,29 @@ fn tie<T: Scalar>(a: T, b: T) -> (T, T, T) {
         (b, half, half)
     } else {
         (b - gap * half, half, half)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Binary::{self, *};
+
+    /// `Binary::ALL` lists every variant once (see the same test for `Unary`).
+    #[test]
+    fn all_lists_every_primitive_once() {
+        let index = |op: Binary| match op {
+            Mul => 0,
+            Div => 1,
+            Rem => 2,
+            Powf => 3,
+            Atan2 => 4,
+            Hypot => 5,
+            Max => 6,
+            Min => 7,
+            AbsSub => 8,
+        };
+        let mut seen: Vec<usize> = Binary::ALL.iter().map(|&op| index(op)).collect();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..Binary::ALL.len()).collect::<Vec<_>>());
     }
 }

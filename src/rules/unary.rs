@@ -84,6 +84,44 @@ pub enum Unary {
 }
 
 impl Unary {
+    /// Every primitive once (`powi` as `Powi(3)`): for tests and tools that must cover
+    /// them all (a unit test keeps it complete).
+    #[doc(hidden)]
+    pub const ALL: [Unary; 32] = [
+        Unary::Recip,
+        Unary::Sqrt,
+        Unary::Cbrt,
+        Unary::Exp,
+        Unary::Exp2,
+        Unary::ExpM1,
+        Unary::Ln,
+        Unary::Log2,
+        Unary::Log10,
+        Unary::Ln1p,
+        Unary::Sin,
+        Unary::Cos,
+        Unary::Tan,
+        Unary::Asin,
+        Unary::Acos,
+        Unary::Atan,
+        Unary::Sinh,
+        Unary::Cosh,
+        Unary::Tanh,
+        Unary::Asinh,
+        Unary::Acosh,
+        Unary::Atanh,
+        Unary::Abs,
+        Unary::Signum,
+        Unary::Floor,
+        Unary::Ceil,
+        Unary::Round,
+        Unary::Trunc,
+        Unary::Fract,
+        Unary::ToDegrees,
+        Unary::ToRadians,
+        Unary::Powi(3),
+    ];
+
     /// Value and derivative of the primitive at `x`, both in `T`'s arithmetic.
     #[inline(always)]
     pub fn apply<T: Scalar>(self, x: T) -> (T, T) {
@@ -245,5 +283,53 @@ fn in_domain<T: Scalar>(value: T, derivative: T) -> (T, T) {
         (value, value)
     } else {
         (value, derivative)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Unary::{self, *};
+
+    /// `Unary::ALL` lists every variant once: the match fails to compile when a variant
+    /// is added, and its new index is then missing from `ALL`.
+    #[test]
+    fn all_lists_every_primitive_once() {
+        let index = |op: Unary| match op {
+            Recip => 0,
+            Sqrt => 1,
+            Cbrt => 2,
+            Exp => 3,
+            Exp2 => 4,
+            ExpM1 => 5,
+            Ln => 6,
+            Log2 => 7,
+            Log10 => 8,
+            Ln1p => 9,
+            Sin => 10,
+            Cos => 11,
+            Tan => 12,
+            Asin => 13,
+            Acos => 14,
+            Atan => 15,
+            Sinh => 16,
+            Cosh => 17,
+            Tanh => 18,
+            Asinh => 19,
+            Acosh => 20,
+            Atanh => 21,
+            Abs => 22,
+            Signum => 23,
+            Floor => 24,
+            Ceil => 25,
+            Round => 26,
+            Trunc => 27,
+            Fract => 28,
+            ToDegrees => 29,
+            ToRadians => 30,
+            Powi(_) => 31,
+        };
+        let mut seen: Vec<usize> = Unary::ALL.iter().map(|&op| index(op)).collect();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..Unary::ALL.len()).collect::<Vec<_>>());
     }
 }
