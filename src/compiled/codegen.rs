@@ -1,8 +1,9 @@
 //! Machine code for a rolled program's value-and-gradient sweeps, generated with Cranelift.
 //!
-//! Two functions per program. The forward sweep writes every node's value (and, for rule
-//! steps, its partials) into the same buffers the interpreter uses, so guards and outputs
-//! are read exactly as after an interpreted replay. The reverse sweep propagates adjoints
+//! Two functions per program. The forward sweep writes node values (those read by guards,
+//! outputs or later code; the rest stay in registers) and rule partials into the same
+//! buffers the interpreter uses, so guards and outputs are read exactly as after an
+//! interpreted replay. The reverse sweep propagates adjoints
 //! from the outputs back to the inputs. Each [`Loop`] of the rolling becomes a machine
 //! loop over its iterations; straight stretches become straight-line code.
 //!
@@ -72,7 +73,9 @@ impl Drop for Code {
 }
 
 impl Code {
-    /// Fills `values` (one per node, inputs in place) by the compiled forward sweep.
+    /// The compiled forward sweep: writes into `values` (one per node, inputs in place)
+    /// every value that is read outside registers: by the guards, as an output, across
+    /// iterations or stretches. Values used only where they are computed stay unwritten.
     ///
     /// # Panics
     /// If `values` does not have one entry per node of the program compiled.
@@ -202,6 +205,13 @@ pub(crate) fn compile(program: &Program, rolled: &Rolled) -> Result<Code, String
             }
             o
         },
+        guarded: {
+            let mut g = vec![false; program.len()];
+            for i in program.guard_nodes() {
+                g[i as usize] = true;
+            }
+            g
+        },
         ptr: module.target_config().pointer_type(),
     };
 
@@ -244,9 +254,11 @@ struct Gen<'a> {
     binary_traces: HashMap<Binary, Option<RuleTrace>>,
     /// Per loop (in order), the address of its constant table.
     tables: Vec<i64>,
-    /// Per node, how many operand slots read it, and whether it is an output.
+    /// Per node, how many operand slots read it, whether it is an output, and whether a
+    /// guard reads its value.
     refs: Vec<u32>,
     outputs: Vec<bool>,
+    guarded: Vec<bool>,
     ptr: cranelift_codegen::ir::Type,
 }
 
@@ -307,15 +319,30 @@ impl Gen<'_> {
                             Piece::Straight { start, end } => {
                                 let frame = Frame { lp: None };
                                 let mut cache = HashMap::new();
+                                let local = self.straight_locals(*start, *end);
                                 for i in *start..*end {
+                                    // A local value no guard reads never leaves registers.
+                                    let keep =
+                                        !local[(i - start) as usize] || self.guarded[i as usize];
                                     self.forward_node(
                                         &mut b, &sigs, &frame, i, i, a, c, scratch, &mut cache,
+                                        keep,
                                     );
                                 }
                             }
                             Piece::Loop(l) => {
                                 let addr = (l.columns > 0).then(|| (self.tables[table], l.columns));
                                 table += 1;
+                                let local = self.loop_locals(l);
+                                let keep: Vec<bool> = (0..l.period as usize)
+                                    .map(|j| {
+                                        !local[j]
+                                            || (0..l.iterations as usize).any(|t| {
+                                                self.guarded
+                                                    [l.start as usize + t * l.period as usize + j]
+                                            })
+                                    })
+                                    .collect();
                                 self.emit_loop(
                                     &mut b,
                                     l,
@@ -333,6 +360,7 @@ impl Gen<'_> {
                                                 c,
                                                 scratch,
                                                 &mut cache,
+                                                keep[j as usize],
                                             );
                                         }
                                     },
@@ -484,6 +512,7 @@ impl Gen<'_> {
         partials: Value,
         scratch: Value,
         cache: &mut HashMap<u32, Value>,
+        store_value: bool,
     ) {
         let step = self.program.step(i as usize);
         let lp = frame.lp.as_ref();
@@ -574,8 +603,10 @@ impl Gen<'_> {
             }
         };
         let stride = lp.map_or(0, |l| l.period as i64);
-        let at = self.address(b, frame, values, i, stride, 1);
-        b.ins().store(FLAGS, v, at, 0);
+        if store_value {
+            let at = self.address(b, frame, values, i, stride, 1);
+            b.ins().store(FLAGS, v, at, 0);
+        }
         if let Some(d) = d {
             let at = self.address(b, frame, partials, i, stride, 2);
             for (k, dk) in d.into_iter().enumerate() {

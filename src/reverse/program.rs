@@ -444,6 +444,27 @@ impl Program {
         }
     }
 
+    /// The nodes whose values the guards read.
+    pub(crate) fn guard_nodes(&self) -> Vec<u32> {
+        let mut nodes = Vec::new();
+        let mut add = |o: &Operand<f64>| {
+            if let Operand::Node(i) = *o {
+                nodes.push(i);
+            }
+        };
+        for g in &self.guards {
+            match g {
+                Guard::Compare { lhs, rhs, .. } => {
+                    add(lhs);
+                    add(rhs);
+                }
+                Guard::Inspect { of, .. } => add(of),
+                Guard::Joint { of, .. } | Guard::Fails { of, .. } => of.iter().for_each(&mut add),
+            }
+        }
+        nodes
+    }
+
     fn guards_hold<U: Scalar>(&self, values: &[U]) -> bool {
         self.guards.iter().all(|g| match g {
             Guard::Compare { lhs, rhs, outcome } => {
@@ -525,7 +546,8 @@ impl Program {
 
     /// [`Program::forward`] at `f64` with the node values computed by `sweep` (compiled
     /// code) instead of the interpreter: `sweep` gets the value buffer, one entry per node,
-    /// with the inputs in place, and fills in the rest. Returns false if a guard fails.
+    /// with the inputs in place, and fills in at least the values the guards and outputs
+    /// read. Returns false if a guard fails.
     #[cfg(feature = "jit")]
     pub(crate) fn forward_by(
         &self,
