@@ -3,9 +3,7 @@
 //! two variable vectors only pairs matching entries, and every block operation's sparse
 //! Hessian equals the dense one with a pattern that covers every non-zero.
 
-mod common;
-
-use common::{assert_matches_dense, random_vec, rng};
+use crate::common::{assert_matches_dense, random_vec, rng};
 use mixad::linalg;
 use mixad::reverse::Var;
 use mixad::rules::{BlockOp, Interaction, Pairs};

@@ -2,11 +2,9 @@
 //! checked in every mode against analytic values, built-in rules and finite differences,
 //! and the clear errors when a rule lacks an order a computation needs.
 
-mod common;
-
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use common::assert_close;
+use crate::common::assert_close;
 use mixad::forward::{self, Dual};
 use mixad::reverse::{self, Var};
 use mixad::rules::CustomRule;

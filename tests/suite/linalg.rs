@@ -2,9 +2,7 @@
 //! computation scalarised (loops or nalgebra's own decompositions run on AD numbers), in
 //! every mode and nesting, and against finite differences.
 
-mod common;
-
-use common::assert_close;
+use crate::common::assert_close;
 use mixad::forward::{self, Dual};
 use mixad::linalg::{self, Matrix};
 use mixad::reverse::{self, Var};

@@ -7,6 +7,8 @@
 //! disturb each other; recorded functions must never return the derivative of a stale
 //! branch; and reverse mode must nest with forward and with itself.
 
+mod limits;
+
 use std::any::Any;
 use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -16,8 +18,7 @@ use mixad::forward::{self, Dual};
 use mixad::reverse::{self, BranchChanged, Var};
 use num_traits::Float;
 
-mod common;
-use common::{assert_close, k, rosenbrock};
+use crate::common::{assert_close, k, rosenbrock};
 
 // ---------------------------------------------------------------------------------------
 // User code, written once

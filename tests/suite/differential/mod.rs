@@ -1,6 +1,6 @@
-//! Differential testing: random programs (see `programs/mod.rs`) differentiated in every
+//! Differential testing: random programs (see `common/programs/mod.rs`) differentiated in every
 //! mode must agree with each other, with finite differences, and across replays. The
-//! properties themselves are in `programs/checks.rs`.
+//! properties themselves are in `common/programs/checks.rs`.
 //!
 //! The programs branch on every kind of decision a recording guards: comparisons,
 //! `is_sign_negative`, `approx`'s `abs_diff_eq` / `relative_eq` / `ulps_eq`, `is_zero`
@@ -28,11 +28,13 @@
 //!   filters (none of the above is vacuous).
 //!
 //! A failure prints the shrunk program as a Rust function and the points. Keep it as a
-//! regression test in `differential_regressions.rs`. `MIXAD_PROPTEST_CASES` sets the
+//! regression test in `differential/regressions.rs`. `MIXAD_PROPTEST_CASES` sets the
 //! number of cases of every property (a soak run):
-//! `MIXAD_PROPTEST_CASES=50000 cargo test --release --test differential`.
+//! `MIXAD_PROPTEST_CASES=50000 cargo test --release --test suite differential::`.
 
-mod programs;
+mod regressions;
+
+use crate::common::programs;
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence, RngSeed};
@@ -83,7 +85,7 @@ fn config(default: u32) -> Config {
     Config {
         cases,
         rng_seed,
-        // Shrunk failures are kept as plain tests in differential_regressions.rs.
+        // Shrunk failures are kept as plain tests in differential/regressions.rs.
         failure_persistence: Some(Box::new(FileFailurePersistence::Off)),
         max_global_rejects: cases.saturating_mul(4).max(1024),
         ..base

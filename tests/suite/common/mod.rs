@@ -1,8 +1,8 @@
-//! Helpers shared by the integration tests: plain constants in generic code, a reference
-//! function, and a tolerance-based comparison.
+//! Helpers shared by the test modules: plain constants in generic code, reference
+//! functions, and tolerance-based comparisons; [`programs`] holds the random programs of the
+//! differential tests.
 
-// Each test crate compiles this module on its own and uses only part of it.
-#![allow(dead_code)]
+pub mod programs;
 
 use num_traits::Float;
 

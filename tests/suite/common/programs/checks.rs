@@ -1,7 +1,7 @@
 //! The properties the differential tests check, as functions of one [`Case`], shared by
-//! the random tests (`tests/differential.rs`) and the kept regressions
-//! (`tests/differential_regressions.rs`). Each returns a proptest `TestCaseError` on failure,
-//! or a rejection when the case is outside what the property can judge (a point on a kink,
+//! the random tests (`differential/mod.rs`) and the kept regressions
+//! (`differential/regressions.rs`). Each returns a proptest `TestCaseError` on failure, or a
+//! rejection when the case is outside what the property can judge (a point on a kink,
 //! non-finite values, …).
 
 use std::fmt;
@@ -115,7 +115,7 @@ pub fn all_finite(values: &[f64]) -> bool {
     values.iter().all(|v| v.is_finite())
 }
 
-/// Forward-mode gradient at any scalar, one `jvp` per input (as in tests/nesting.rs).
+/// Forward-mode gradient at any scalar, one `jvp` per input (as in `nested/mod.rs`).
 pub fn fwd_grad<S: mixad::Scalar>(f: impl Fn(&[Dual<S>]) -> Dual<S>, x: &[S]) -> Vec<S> {
     (0..x.len())
         .map(|i| forward::jvp(|d: &[Dual<S>]| [f(d)], x, &unit::<S>(x.len(), i)).1[0])

@@ -5,9 +5,7 @@
 //! a `mixad::Recording`, HVP, every lane count and parallelism), branches re-recorded at
 //! new points, and the panics promised for misuse.
 
-mod common;
-
-use common::{k, mlp_loss, random_vec, rng};
+use crate::common::{k, mlp_loss, random_vec, rng};
 use faer::Mat;
 use mixad::forward::Dual;
 use mixad::reverse::{self, Var};

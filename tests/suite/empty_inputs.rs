@@ -3,9 +3,7 @@
 //! or product, a `0 × 0` Hessian, an empty sparse pattern); and a `mixad::Recording` works
 //! at the empty point, again and again, through every operator.
 
-mod common;
-
-use common::k;
+use crate::common::k;
 use faer::Mat;
 use mixad::forward;
 use mixad::reverse::{self, Var};

@@ -7,8 +7,7 @@ use mixad::forward::{self, Dual, LANES};
 use nalgebra::{DMatrix, DVector, RealField};
 use num_traits::Float;
 
-mod common;
-use common::{assert_close, k, rosenbrock};
+use crate::common::{assert_close, k, rosenbrock};
 
 // ---------------------------------------------------------------------------------------
 // User code, written once

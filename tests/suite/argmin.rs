@@ -1,12 +1,9 @@
 //! The `argmin` feature: derivatives through the adapter against mixad's direct APIs and
 //! analytic values, errors, the prepared Hessian's reuse, and solves to the Rosenbrock
 //! minimum with argmin's Newton, Newton-CG and trust regions.
-#![cfg(feature = "argmin")]
-
-mod common;
-
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use crate::common::{assert_close, rosenbrock};
 use argmin::core::{
     ArgminError, CostFunction, Executor, Gradient, Hessian, State, TerminationReason,
 };
@@ -15,7 +12,6 @@ use argmin::solver::newton::{Newton, NewtonCG};
 use argmin::solver::quasinewton::LBFGS;
 use argmin::solver::trustregion::{CauchyPoint, Dogleg, Steihaug, TrustRegion};
 use argmin_math::{ArgminDot, ArgminInv};
-use common::{assert_close, rosenbrock};
 use mixad::argmin::{AutoDiff, DenseHessian, NonFinite, Quantity};
 use mixad::Function;
 use mixad::{Options, Parallelism, Scalar};

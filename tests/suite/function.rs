@@ -3,12 +3,10 @@
 //! recording replayed at new points, nesting, argmin and custom rules, each against the
 //! analytic derivatives.
 
-mod common;
-
 use std::rc::Rc;
 use std::sync::Arc;
 
-use common::assert_close;
+use crate::common::assert_close;
 use mixad::faer::Mat;
 use mixad::forward::{self, Dual};
 use mixad::reverse::{self, Var};

@@ -16,8 +16,7 @@ use mixad::reverse::{self, Var};
 use nalgebra::{DMatrix, DVector, RealField};
 use num_traits::Float;
 
-mod common;
-use common::{assert_close, k};
+use crate::common::{assert_close, k};
 
 /// Rounding only.
 const TOL: f64 = 1e-14;

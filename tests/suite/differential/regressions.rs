@@ -1,6 +1,6 @@
-//! Shrunk programs from `tests/differential.rs`, kept as plain tests: each runs every
-//! property of `programs::checks` on one fixed case, which must pass (not merely be
-//! skipped as outside what the property can judge).
+//! Shrunk programs from the random differential tests (`differential/mod.rs`), kept as
+//! plain tests: each runs every property of `programs::checks` on one fixed case, which
+//! must pass (not merely be skipped as outside what the property can judge).
 //!
 //! To keep a new failure: copy the printed program into a doc comment, build the same
 //! `Program` from `programs::{Stmt, Expr, …}`, and add the points it failed at.
@@ -9,7 +9,7 @@
 //! reasoning (which branch a replay must re-record, how close modes must agree) or that a
 //! deliberately broken mixad fails, so they guard both the library and the properties.
 
-mod programs;
+use crate::common::programs;
 
 use mixad::rules::{Binary, Unary};
 use proptest::test_runner::TestCaseError;

@@ -20,6 +20,8 @@
 //! comments of `src/rules/*.rs`), `Dual<f32>`, comparisons, and arithmetic with plain `f64`.
 //! A test marked `` documents a defect in the library, not in the test.
 
+mod custom;
+
 use std::f64::consts::{LN_10, LN_2, PI};
 
 use mixad::forward::Dual;

@@ -6,12 +6,10 @@
 //! recording is made again once); and a buffer of the wrong length panics at once, naming
 //! the buffer.
 
-mod common;
-
 use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use common::{k, random_vec, rosenbrock};
+use crate::common::{k, random_vec, rosenbrock};
 use faer::Mat;
 use mixad::reverse::{self, Var};
 use mixad::{Recording, SparseHessian};

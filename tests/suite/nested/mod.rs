@@ -10,6 +10,8 @@
 //! into the inner type; that is `Dual::new(s, S::zero())` for forward mode and
 //! `Var::constant(s)` for reverse mode ([`Mode::lift`]).
 
+mod translate;
+
 use std::cell::Cell;
 use std::marker::PhantomData;
 

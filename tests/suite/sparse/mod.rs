@@ -4,9 +4,9 @@
 //! `mixad::Recording` reused at new points and across changed branches, Lagrangians
 //! against hand-derived values, faer conversions, and the panics promised for misuse.
 
-mod common;
+mod pattern;
 
-use common::{assert_matches_dense, k, mlp_loss, random_vec, rng, rosenbrock};
+use crate::common::{assert_matches_dense, k, mlp_loss, random_vec, rng, rosenbrock};
 use mixad::reverse::{self, Var};
 use mixad::sparse::{self, ColouringKind, SparseHessian};
 use mixad::{Options, Parallelism};
@@ -90,7 +90,7 @@ where
 }
 
 // ---------------------------------------------------------------------------------------
-// The Hessian test functions (tests/hessian.rs), sparse against dense
+// The Hessian test functions (`hessian.rs`), sparse against dense
 // ---------------------------------------------------------------------------------------
 
 fn extended_rosenbrock<T: Float>(x: &[T]) -> T {
