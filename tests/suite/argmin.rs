@@ -1,3 +1,5 @@
+//! Tests `src/argmin.rs`, the `argmin` feature.
+//!
 //! The `argmin` feature: derivatives through the adapter against mixad's direct APIs and
 //! analytic values, errors, the prepared Hessian's reuse, and solves to the Rosenbrock
 //! minimum with argmin's Newton, Newton-CG and trust regions.

@@ -1,3 +1,5 @@
+//! Tests `src/check.rs`.
+//!
 //! `mixad::check`: correct derivatives pass, wrong ones (the negative controls) are caught
 //! at the right component, and the report reads well.
 //!
@@ -6,9 +8,11 @@
 //! functions, and cancellation against a large value. Each must pass in every checker it
 //! applies to, with its mistakes still caught; what differences cannot decide must be
 //! inconclusive, never WRONG.
+//!
+//! Also: a rule of order 0 gives `check_rule` nothing to check.
 
 use mixad::check::{
-    check_gradient, check_gradient_of, check_gradient_with, check_hessian, check_hessian_of,
+    self, check_gradient, check_gradient_of, check_gradient_with, check_hessian, check_hessian_of,
     check_jacobian, check_rule, CheckOptions, CheckReport, Reason, Verdict,
 };
 use mixad::rules::CustomRule;
@@ -593,4 +597,11 @@ fn the_report_shows_each_components_steps_and_error() {
         text.contains("fd err") && text.contains("steps") && text.contains(&steps),
         "{text}"
     );
+}
+
+#[test]
+fn order_zero_rule_check_rule_reports_nothing_to_check() {
+    // Documenting the behaviour: a value-only rule yields no reports (vacuously passing).
+    let rule = CustomRule::vector("v", 1, 1, |x, y| y[0] = x[0]).build();
+    assert!(check::check_rule(&rule, &[1.0]).is_empty());
 }

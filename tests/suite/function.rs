@@ -1,3 +1,5 @@
+//! Tests `src/function.rs`.
+//!
 //! One `mixad::Function` (and one `mixad::VectorFunction`), written once, through every
 //! operator and mode: gradient (reverse and forward), HVP, dense and sparse Hessians, a
 //! recording replayed at new points, nesting, argmin and custom rules, each against the

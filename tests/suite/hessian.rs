@@ -1,10 +1,15 @@
+//! Tests `src/hessian.rs`.
+//!
 //! Hessians and Hessian-vector products (`mixad::hessian`), used the way a user would:
 //! functions written once, generic over `num_traits::Float`, checked against hand-derived
 //! Hessians and against central finite differences of the reverse-mode gradient of the
 //! very same code. Also: exact symmetry, agreement between every entry point (one-shot,
 //! a `mixad::Recording`, HVP, every lane count and parallelism), branches re-recorded at
 //! new points, and the panics promised for misuse.
+//!
+//! Also: functions of no inputs, one-shot and recorded.
 
+use crate::common::empty::{assert_0x0, f, f0, none, EMPTY};
 use crate::common::{k, mlp_loss, random_vec, rng};
 use faer::Mat;
 use mixad::forward::Dual;
@@ -840,7 +845,7 @@ fn product<T: Float>(x: &[T]) -> T {
     x.iter().fold(T::one(), |a, &b| a * b)
 }
 
-// An empty `x` is not misuse: tests/empty_inputs.rs.
+// An empty `x` is not misuse: see the functions of no inputs at the end of this file.
 
 #[test]
 #[should_panic(expected = "hvp: x has 2 entries but the direction v has 3")]
@@ -972,4 +977,70 @@ fn a_panic_inside_f_leaves_the_tapes_usable() {
         1e-12,
         "after",
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Functions of no inputs: the value, and empty derivatives
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn hessian_vector_products_are_empty() {
+    assert_eq!(mixad::hvp(f, EMPTY, EMPTY), none());
+    assert_eq!(
+        mixad::value_gradient_hvp(f, EMPTY, EMPTY),
+        (f0(), none(), none())
+    );
+}
+
+#[test]
+fn dense_hessians_are_0x0() {
+    assert_0x0(&mixad::hessian(f, EMPTY));
+    let (v, grad, h) = mixad::value_gradient_hessian(f, EMPTY);
+    assert_eq!((v, grad), (f0(), none()));
+    assert_0x0(&h);
+}
+
+#[test]
+fn a_recorded_hessian_works_at_the_empty_point_repeatedly() {
+    let options = [
+        Options::default(),
+        Options {
+            lanes: Some(1),
+            parallelism: Parallelism::Serial,
+            ..Options::default()
+        },
+        Options {
+            lanes: Some(16),
+            parallelism: Parallelism::Threads(NonZeroUsize::new(2).unwrap()),
+            ..Options::default()
+        },
+    ];
+    for options in options {
+        let mut p = mixad::record_with(f, EMPTY, options);
+        for _ in 0..3 {
+            let (v, grad, h) = p.value_gradient_hessian(EMPTY);
+            assert_eq!((v, grad), (f0(), none()));
+            assert_0x0(&h);
+            assert_0x0(&p.hessian(EMPTY));
+            assert_eq!(p.hvp(EMPTY, EMPTY), none());
+            assert_eq!(p.value_gradient_hvp(EMPTY, EMPTY), (f0(), none(), none()));
+            let mut h = Mat::zeros(0, 0);
+            assert_eq!(
+                p.value_gradient_hessian_into(EMPTY, &mut [], h.as_mut()),
+                f0()
+            );
+            assert_eq!(
+                p.value_gradient_hvp_into(EMPTY, EMPTY, &mut [], &mut []),
+                f0()
+            );
+            assert_eq!(p.value_and_gradient_into(EMPTY, &mut []), f0());
+        }
+        assert_eq!(p.rerecord_count(), 0);
+    }
+}
+
+#[test]
+#[should_panic(expected = "hessian: the function was recorded with 0 inputs, called with 1")]
+fn a_hessian_recorded_at_the_empty_point_rejects_a_longer_point() {
+    mixad::record(f, EMPTY).hessian(&[1.0]);
 }

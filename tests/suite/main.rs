@@ -8,6 +8,7 @@ mod common;
 
 #[cfg(feature = "argmin")]
 mod argmin;
+mod chain;
 mod check;
 mod differential;
 mod facade;
@@ -20,9 +21,3 @@ mod recording;
 mod reverse;
 mod rules;
 mod sparse;
-
-// Cross-cutting files, to be folded into the modules above.
-mod adversarial_review;
-mod empty_inputs;
-mod never_silently_wrong;
-mod review_rules;

@@ -1,8 +1,12 @@
 //! Helpers shared by the test modules: plain constants in generic code, reference
-//! functions, and tolerance-based comparisons; [`programs`] holds the random programs of the
-//! differential tests.
+//! functions, tolerance-based comparisons and panic capture; [`empty`] holds the functions
+//! of no inputs, [`programs`] the random programs of the differential tests.
 
+pub mod empty;
 pub mod programs;
+
+use std::any::Any;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use num_traits::Float;
 
@@ -102,5 +106,69 @@ pub fn assert_matches_dense(
     }
     for (r, c, _) in h.triplets() {
         assert!(r >= c, "{what}: triplet ({r}, {c}) is above the diagonal");
+    }
+}
+
+/// `got` equals `want` within `1e-9 · (1 + |want|)`; NaN matches NaN only.
+#[track_caller]
+pub fn same(got: f64, want: f64, what: &str) {
+    let ok = if want.is_nan() {
+        got.is_nan()
+    } else {
+        (got - want).abs() <= 1e-9 * (1.0 + want.abs())
+    };
+    assert!(ok, "{what}: got {got}, want {want}");
+}
+
+/// [`same`] entry by entry.
+#[track_caller]
+pub fn same_all(got: &[f64], want: &[f64], what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: lengths differ");
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        same(g, w, &format!("{what}[{i}]"));
+    }
+}
+/// Every entry of a matrix, row by row.
+pub fn dense(h: &faer::Mat<f64>) -> Vec<f64> {
+    (0..h.nrows())
+        .flat_map(|i| (0..h.ncols()).map(move |j| (i, j)))
+        .map(|(i, j)| h[(i, j)])
+        .collect()
+}
+
+#[track_caller]
+pub fn all_nan(v: &[f64], what: &str) {
+    assert!(v.iter().all(|d| d.is_nan()), "{what}: {v:?} is not all NaN");
+}
+
+/// A panic's message, whether it was formatted or a literal.
+pub fn panic_text(payload: &(dyn Any + Send)) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "<non-string panic payload>".into())
+}
+
+/// Runs `f`, which must panic, and returns the panic's message.
+#[track_caller]
+pub fn panic_message(f: impl FnOnce()) -> String {
+    let err = catch_unwind(AssertUnwindSafe(f)).expect_err("expected a panic");
+    panic_text(&*err)
+}
+
+/// Runs `f` with the default panic hook silenced (expected panics, caught by the code under
+/// test, would otherwise fill the test output), restoring it after. One lock for the whole
+/// binary: two tests swapping the hook at once could leave it silenced.
+pub fn quiet_panics<R>(f: impl FnOnce() -> R) -> R {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = catch_unwind(AssertUnwindSafe(f));
+    std::panic::set_hook(hook);
+    match result {
+        Ok(r) => r,
+        Err(e) => std::panic::resume_unwind(e),
     }
 }

@@ -1,5 +1,7 @@
-//! Differential testing: random programs (see `common/programs/mod.rs`) differentiated in every
-//! mode must agree with each other, with finite differences, and across replays. The
+//! Tests the crate as a whole, against itself.
+//!
+//! Differential testing: random programs (see `common/programs/mod.rs`) differentiated in
+//! every mode must agree with each other, with finite differences, and across replays. The
 //! properties themselves are in `common/programs/checks.rs`.
 //!
 //! The programs branch on every kind of decision a recording guards: comparisons,

@@ -1,3 +1,6 @@
+//! Tests `src/facade.rs`: nalgebra on AD numbers. Values the façade must keep equal to
+//! `f64`'s: `values.rs`.
+//!
 //! nalgebra's decompositions and predicates on AD numbers behave exactly as on `f64`, in
 //! every mode, at points with exact zeros and at exactly singular matrices.
 //!
@@ -32,6 +35,8 @@
 //! norm of a zero column), nested modes' first derivatives can be NaN where the `f64`
 //! modes' are finite: a mixad bug, kept as the ignored
 //! `nested_first_derivatives_equal_the_f64_ones_at_degenerate_points`.
+
+mod values;
 
 use std::cell::Cell;
 

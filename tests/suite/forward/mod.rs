@@ -1,12 +1,19 @@
+//! Tests `src/forward/`. Tags (perturbation confusion): `tag.rs`.
+//!
 //! The forward-mode public API, used the way a user would: functions written once, generic
 //! over `num_traits::Float` (or nalgebra's `RealField`), differentiated by every forward
 //! API and checked against analytic derivatives and central finite differences of the very
 //! same code run on plain `f64`.
+//!
+//! Also: functions of no inputs.
+
+mod tag;
 
 use mixad::forward::{self, Dual, LANES};
 use nalgebra::{DMatrix, DVector, RealField};
 use num_traits::Float;
 
+use crate::common::empty::{f, f0, g, none, EMPTY};
 use crate::common::{assert_close, k, rosenbrock};
 
 // ---------------------------------------------------------------------------------------
@@ -606,23 +613,6 @@ fn num_dual_and_mixad_agree_through_the_same_generic_solve() {
     }
 }
 
-/// The natural but wrong nesting (the inner call started at the same type as the outer
-/// one, capturing the outer dual) is refused with a clear message, never answered wrongly.
-#[test]
-#[should_panic(expected = "perturbation confusion")]
-fn same_type_nested_forward_calls_are_refused() {
-    forward::derivative(|x| x * forward::derivative(|y| x + y, 1.0), 1.0);
-}
-
-/// Hand-made duals (tag 0) still mix freely: a directional derivative along (1, 1).
-#[test]
-fn hand_made_duals_mix_freely() {
-    use mixad::forward::Dual;
-    let (x, y) = (Dual::variable(2.0), Dual::variable(3.0));
-    let r = x * y;
-    assert_eq!((r.value, r.tangent), (6.0, 5.0));
-}
-
 // ---------------------------------------------------------------------------------------
 // Lanes that follow n: a `Function` is evaluated at the lane count each level needs
 // ---------------------------------------------------------------------------------------
@@ -711,4 +701,17 @@ fn gradient_of_and_jacobian_of_match_the_closure_forms_at_every_size() {
             }
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Functions of no inputs: the value, and empty derivatives
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn forward_mode_apis_give_the_value_and_empty_derivatives() {
+    assert_eq!(forward::gradient(f, EMPTY), none());
+    let j = forward::jacobian(g, EMPTY);
+    assert_eq!((j.nrows(), j.ncols()), (2, 0));
+    let (y, jv) = forward::jvp(g, EMPTY, EMPTY);
+    assert_eq!((y, jv), (vec![2.0 * f0(), -1.0], vec![0.0, 0.0]));
 }

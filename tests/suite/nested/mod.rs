@@ -1,3 +1,5 @@
+//! Tests `src/nested/`. The translation of reverse over forward: `translate.rs`.
+//!
 //! Modes inside modes, through the public generic APIs only: `forward::{derivative, jvp}`
 //! and `reverse::gradient` called at the scalar type of an enclosing differentiation.
 //!

@@ -1,3 +1,5 @@
+//! Tests `src/nested/translate.rs`.
+//!
 //! Reverse over forward translated to forward over forward (`mixad::nested`): the inner
 //! call becomes tape nodes whose partials come from a `Dual<DualVec>` evaluation, and the
 //! result (with respect to `x` *and* the captured `params`) equals plain taping of the

@@ -1,3 +1,5 @@
+//! Tests `src/recording.rs`. Its guards: `guards.rs`, `decisions.rs`.
+//!
 //! `mixad::Recording`: one recording serving every operator. Gradient, HVP, dense and
 //! sparse Hessians from one recording equal the one-shot functions at points other than
 //! the one recorded; a vector recording's Jacobian and VJP equal `mixad::reverse`'s; a
@@ -5,11 +7,18 @@
 //! hand; a branch flip is seen by every operator (each returns the fresh result, the
 //! recording is made again once); and a buffer of the wrong length panics at once, naming
 //! the buffer.
+//!
+//! Also: a variable memoised by the function across re-recordings is refused; a vector
+//! recording of no inputs.
+
+mod decisions;
+mod guards;
 
 use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use crate::common::{k, random_vec, rosenbrock};
+use crate::common::empty::{f0, g, none, EMPTY};
+use crate::common::{k, panic_message, panic_text, quiet_panics, random_vec, rosenbrock};
 use faer::Mat;
 use mixad::reverse::{self, Var};
 use mixad::{Recording, SparseHessian};
@@ -611,15 +620,6 @@ fn a_branch_flip_is_seen_by_every_vector_operator() {
 // Buffers of the wrong length
 // ---------------------------------------------------------------------------------------
 
-/// The panic message of `op`, which must panic.
-fn panic_message(op: impl FnOnce()) -> String {
-    let err = catch_unwind(AssertUnwindSafe(op)).expect_err("must panic");
-    err.downcast_ref::<String>()
-        .cloned()
-        .or_else(|| err.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_default()
-}
-
 #[track_caller]
 fn assert_says(got: String, want: &str) {
     assert!(got.contains(want), "{got:?} does not say {want:?}");
@@ -721,4 +721,57 @@ fn a_buffer_of_the_wrong_length_panics_at_once_naming_it() {
 #[should_panic(expected = "gradient: the function was recorded with 3 inputs, called with 2")]
 fn a_point_of_the_wrong_length_panics() {
     recorded().gradient(&[1.0, 2.0]);
+}
+
+// ---------------------------------------------------------------------------------------
+// A variable memoised by the closure across re-recordings.
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn a_variable_memoised_across_re_recordings_is_refused() {
+    let kept: Cell<Option<Var<f64>>> = Cell::new(None);
+    let f = |x: &[Var<f64>]| {
+        let c = kept.get().unwrap_or_else(|| {
+            let c = x[0] * x[0];
+            kept.set(Some(c));
+            c
+        });
+        if x[1] > Var::constant(0.0) {
+            c * x[1]
+        } else {
+            c - x[1]
+        }
+    };
+    let mut rec = mixad::record(f, &[1.0, 2.0]);
+    // Same branch: replayed, f not called.
+    assert_eq!(rec.gradient(&[3.0, 2.0]), vec![12.0, 9.0]);
+    // Branch flips: f is called again and meets the stale c.
+    let r = quiet_panics(|| catch_unwind(AssertUnwindSafe(|| rec.gradient(&[3.0, -2.0]))));
+    let err = r.expect_err("a stale memoised variable must be refused");
+    assert!(
+        panic_text(&*err).contains("recording"),
+        "{}",
+        panic_text(&*err)
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Functions of no inputs: the value, and empty derivatives
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn a_vector_recording_works_at_the_empty_point_repeatedly() {
+    let mut rec = mixad::record(g, EMPTY);
+    assert_eq!((rec.input_count(), rec.output_count()), (0, 2));
+    let y = vec![2.0 * f0(), -1.0];
+    for _ in 0..3 {
+        assert_eq!(rec.values(EMPTY), y);
+        let (values, j) = rec.values_and_jacobian(EMPTY);
+        assert_eq!(values, y);
+        assert_eq!((j.nrows(), j.ncols()), (2, 0));
+        let j = rec.jacobian(EMPTY);
+        assert_eq!((j.nrows(), j.ncols()), (2, 0));
+        assert_eq!(rec.vjp(EMPTY, &[1.0, 2.0]), none());
+    }
+    assert_eq!(rec.rerecord_count(), 0);
 }

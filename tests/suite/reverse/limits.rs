@@ -1,3 +1,5 @@
+//! Tests `src/reverse/` on user code as written.
+//!
 //! The documented limits of a source-transformation reverse-mode AD (Zygote's list:
 //! array mutation, try/catch, foreign calls, mutable structs, rebinding, data-dependent
 //! control flow), each written the way a Rust user writes it and differentiated by

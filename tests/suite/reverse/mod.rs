@@ -1,3 +1,5 @@
+//! Tests `src/reverse/`. Zygote's limits of reverse mode, lifted: `limits.rs`.
+//!
 //! The reverse-mode public API, used the way a user would: functions written once, generic
 //! over `num_traits::Float`, differentiated by every reverse API and checked against
 //! analytic derivatives and against forward mode run on the very same code.
@@ -6,10 +8,12 @@
 //! never a wrong number; a panic must leave the thread's tape usable; threads must not
 //! disturb each other; recorded functions must never return the derivative of a stale
 //! branch; and reverse mode must nest with forward and with itself.
+//!
+//! Also: a stale variable, printed, kept past 2³² recordings, or used on a rayon thread;
+//! functions of no inputs.
 
 mod limits;
 
-use std::any::Any;
 use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -18,7 +22,8 @@ use mixad::forward::{self, Dual};
 use mixad::reverse::{self, BranchChanged, Var};
 use num_traits::Float;
 
-use crate::common::{assert_close, k, rosenbrock};
+use crate::common::empty::{f, f0, g, none, EMPTY};
+use crate::common::{assert_close, k, panic_text, rosenbrock};
 
 // ---------------------------------------------------------------------------------------
 // User code, written once
@@ -189,14 +194,6 @@ fn assert_mats_close(got: &Mat<f64>, want: &Mat<f64>, tol: f64, what: &str) {
         let row = |m: &Mat<f64>| (0..m.ncols()).map(|c| m[(r, c)]).collect::<Vec<_>>();
         assert_close(&row(got), &row(want), tol, &format!("{what} row {r}"));
     }
-}
-
-fn panic_text(payload: &(dyn Any + Send)) -> String {
-    payload
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_else(|| "<non-string panic payload>".into())
 }
 
 /// Runs `f`, which must panic with a message containing `needle`.
@@ -1176,4 +1173,104 @@ fn tapes_are_allocated_per_thread_and_freed_at_thread_exit() {
         assert!((g[0] - 3.0 * x0 * x0).abs() < 1e-12, "{g:?}");
         assert!((hv[0].tangent - 6.0 * x0).abs() < 1e-12, "{hv:?}");
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Stale variables: printed, kept past 2³² recordings, used on another thread.
+// ---------------------------------------------------------------------------------------
+
+/// Printing a variable kept past its recording neither panics nor records anything.
+#[test]
+fn printing_a_stale_variable_does_not_panic() {
+    let kept = Cell::new(None);
+    mixad::gradient(
+        |x| {
+            kept.set(Some(x[0]));
+            x[0] * x[0]
+        },
+        &[3.0],
+    );
+    let v = kept.get().expect("the closure ran");
+    assert_eq!(format!("{v}"), "3");
+    assert!(format!("{v:?}").contains('3'));
+}
+
+#[test]
+fn a_stale_variable_is_caught_after_the_tape_renews_its_ids() {
+    let kept = Cell::new(None);
+    mixad::gradient(
+        |x| {
+            kept.set(Some(x[0]));
+            x[0] * x[0]
+        },
+        &[3.0],
+    );
+    let stale = kept.get().expect("the closure ran");
+    // What 2³² recordings would do: the next recording takes a new tape number.
+    reverse::exhaust_recording_sequence::<f64>();
+    let err = catch_unwind(AssertUnwindSafe(|| {
+        mixad::gradient(|x| x[0] * stale, &[2.0])
+    }))
+    .expect_err("a stale variable must be refused");
+    let text = panic_text(&*err);
+    assert!(
+        text.contains("from a recording that has finished"),
+        "{text}"
+    );
+    // Recording goes on normally under the new number.
+    assert_eq!(
+        mixad::gradient(|x| x[0] * x[1], &[2.0, 3.0]),
+        vec![3.0, 2.0]
+    );
+}
+
+#[test]
+fn a_variable_used_on_a_rayon_thread_says_so() {
+    use rayon::prelude::*;
+    let err = catch_unwind(AssertUnwindSafe(|| {
+        mixad::gradient(
+            |x| {
+                let parts: Vec<Var<f64>> = x.par_iter().map(|v| v.sin()).collect();
+                parts.into_iter().fold(Var::constant(0.0), |a, b| a + b)
+            },
+            &[1.0, 2.0, 3.0, 4.0],
+        )
+    }))
+    .expect_err("a variable used on a rayon thread must panic");
+    let text = panic_text(&*err);
+    assert!(
+        text.contains("used on another thread than its recording's"),
+        "unexpected message: {text}"
+    );
+    // This thread's tape is clean afterwards.
+    assert_eq!(
+        mixad::gradient(|x| x[0] * x[1], &[2.0, 3.0]),
+        vec![3.0, 2.0]
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Functions of no inputs: the value, and empty derivatives
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn reverse_mode_apis_give_the_value_and_empty_derivatives() {
+    assert_eq!(mixad::gradient(f, EMPTY), none());
+    assert_eq!(mixad::value_and_gradient(f, EMPTY), (f0(), none()));
+    let (y, xbar) = reverse::vjp(g, EMPTY, &[1.0, 2.0]);
+    assert_eq!((y, xbar), (vec![2.0 * f0(), -1.0], none()));
+    let j = reverse::jacobian(g, EMPTY);
+    assert_eq!((j.nrows(), j.ncols()), (2, 0));
+    let (y, pb) = reverse::pullback(g, EMPTY);
+    assert_eq!(y, vec![2.0 * f0(), -1.0]);
+    assert_eq!(pb.apply(&[1.0, 1.0]), none());
+    let mut rec = mixad::record(f, EMPTY);
+    assert_eq!((rec.input_count(), rec.output_count()), (0, 1));
+    for _ in 0..3 {
+        assert_eq!(rec.value_and_gradient(EMPTY), (f0(), none()));
+        assert_eq!(rec.try_value_and_gradient(EMPTY), Ok((f0(), none())));
+        assert_eq!(rec.value(EMPTY), f0());
+        assert_eq!(rec.value_and_gradient_into(EMPTY, &mut []), f0());
+    }
+    assert_eq!(rec.rerecord_count(), 0);
 }

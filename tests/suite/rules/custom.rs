@@ -1,14 +1,23 @@
+//! Tests `src/rules/custom.rs`.
+//!
 //! Custom rules: opaque `f64` code (C functions, a black-box solve) made differentiable,
 //! checked in every mode against analytic values, built-in rules and finite differences,
 //! and the clear errors when a rule lacks an order a computation needs.
+//!
+//! Also: custom rules inside replays, nestings and recorded Hessians (level-1 calls, vector
+//! rules, many inputs, `f32`), and a rule whose derivative level panics under a
+//! `catch_unwind`.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::LazyLock;
 
-use crate::common::assert_close;
+use crate::common::assert_close as close;
+use crate::common::{assert_close, dense, panic_message, quiet_panics, same, same_all};
 use mixad::forward::{self, Dual};
+use mixad::linalg;
 use mixad::reverse::{self, Var};
 use mixad::rules::CustomRule;
-use mixad::{check, Scalar, VectorFunction};
+use mixad::{check, Options, Parallelism, Scalar, VectorFunction};
 use num_traits::Float;
 
 extern "C" {
@@ -48,15 +57,6 @@ impl VectorFunction for ErfDerivative {
 
 fn erf_generic() -> CustomRule {
     CustomRule::generic("erf", 1, |x| c_erf(x[0]), ErfDerivative)
-}
-
-/// The panic message of `f`, which must panic.
-fn panic_message(f: impl FnOnce()) -> String {
-    let err = catch_unwind(AssertUnwindSafe(f)).expect_err("expected a panic");
-    err.downcast_ref::<String>()
-        .cloned()
-        .or_else(|| err.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_default()
 }
 
 #[test]
@@ -606,4 +606,355 @@ fn recording_of_a_derivative_through_a_rule_replays_at_the_higher_level() {
     let report = check::check_hessian(f, &[0.5, 1.3]);
     assert!(report.passed(), "{report}");
     assert_eq!(h[(0, 1)], h[(1, 0)]);
+}
+
+// ---------------------------------------------------------------------------------------
+// Custom rules inside replays, nestings and recorded Hessians.
+// ---------------------------------------------------------------------------------------
+
+/// g(a, b) = a·b², with derivative tensors to order 3.
+fn ab2() -> CustomRule {
+    CustomRule::scalar("ab2", 2, 3, |x, k, out| {
+        let (a, b) = (x[0], x[1]);
+        match k {
+            0 => out[0] = a * b * b,
+            1 => out.copy_from_slice(&[b * b, 2.0 * a * b]),
+            2 => out.copy_from_slice(&[0.0, 2.0 * b, 2.0 * b, 2.0 * a]),
+            _ => {
+                // ∂³: only the (a,b,b) permutations are 2, (b,b,b) and (a,a,·) are 0.
+                out.fill(0.0);
+                out[0b011] = 2.0;
+                out[0b101] = 2.0;
+                out[0b110] = 2.0;
+            }
+        }
+    })
+}
+
+/// f(a, b) = ∂g/∂b (a, b) = 2ab for g = a·b², with the derivative taken by a forward dual
+/// inside a recording: the rule runs at `Dual<Var<f64>>`, so the tape holds a level-1 call
+/// with two entries (∂g/∂a, ∂g/∂b); the derivative uses the second one.
+fn d_ab2_db(rule: &CustomRule, v: &[Var<f64>]) -> Var<f64> {
+    forward::derivative(|t| rule.call2(Dual::constant(v[0]), t), v[1])
+}
+
+#[test]
+fn level_one_call_of_a_two_input_rule_directly() {
+    let rule = ab2();
+    let g = reverse::gradient(|v| d_ab2_db(&rule, v), &[3.0, 5.0]);
+    close(&g, &[10.0, 6.0], 1e-15, "gradient of 2ab");
+}
+
+#[test]
+fn level_one_call_of_a_two_input_rule_replayed_by_record() {
+    let rule = ab2();
+    let mut rec = mixad::record(|v| d_ab2_db(&rule, v), &[1.0, 2.0]);
+    let (value, g) = rec.value_and_gradient(&[3.0, 5.0]);
+    assert_eq!(value, 30.0, "replayed value of 2ab at (3, 5)");
+    close(&g, &[10.0, 6.0], 1e-15, "replayed gradient of 2ab");
+}
+
+#[test]
+fn level_one_call_of_a_two_input_rule_in_hessian_and_recorded_hessian() {
+    let rule = ab2();
+    // ∇²(2ab) = [[0, 2], [2, 0]].
+    let h = mixad::hessian(|v| d_ab2_db(&rule, v), &[3.0, 5.0]);
+    close(&dense(&h), &[0.0, 2.0, 2.0, 0.0], 1e-15, "hessian() of 2ab");
+    let mut prepared = mixad::record(|v| d_ab2_db(&rule, v), &[1.0, 2.0]);
+    let h = prepared.hessian(&[3.0, 5.0]);
+    close(
+        &dense(&h),
+        &[0.0, 2.0, 2.0, 0.0],
+        1e-15,
+        "recorded Hessian of 2ab",
+    );
+}
+
+/// F(a, b, c) = (a·b, b·c, a + c²) with pullback and second-order map.
+fn three_by_three() -> CustomRule {
+    CustomRule::vector("f33", 3, 3, |x, y| {
+        y[0] = x[0] * x[1];
+        y[1] = x[1] * x[2];
+        y[2] = x[0] + x[2] * x[2];
+    })
+    .pullback(|x, yb, xb| {
+        xb[0] = yb[0] * x[1] + yb[2];
+        xb[1] = yb[0] * x[0] + yb[1] * x[2];
+        xb[2] = yb[1] * x[1] + yb[2] * 2.0 * x[2];
+    })
+    .second_order(|_x, yb, v, out| {
+        // ∇²(ȳ·F) = [[0, ȳ0, 0], [ȳ0, 0, ȳ1], [0, ȳ1, 2ȳ2]]
+        out[0] = yb[0] * v[1];
+        out[1] = yb[0] * v[0] + yb[1] * v[2];
+        out[2] = yb[1] * v[1] + 2.0 * yb[2] * v[2];
+    })
+    .build()
+}
+
+fn uses_f33<S: Scalar>(rule: &CustomRule, x: &[S]) -> S {
+    // A constant operand in the middle and the outputs mixed nonlinearly.
+    let y = rule.call_vec(&[x[0], S::cst(0.7) * x[1], x[2]]);
+    let z = rule.call_vec(&[y[2], S::cst(1.5), x[0]]);
+    y[0] * y[1] + Float::sin(y[2]) + z[0] * z[2] + z[1]
+}
+
+#[test]
+fn vector_rule_with_three_outputs_in_recorded_hessian_and_replay() {
+    let rule = three_by_three();
+    for report in check::check_rule(&rule, &[0.3, -0.4, 0.9]) {
+        assert!(report.passed(), "{report}");
+    }
+    let f = |v: &[Var<f64>]| uses_f33(&rule, v);
+    let mut prepared = mixad::record_with(
+        f,
+        &[0.1, 0.2, 0.3],
+        Options {
+            lanes: Some(2),
+            parallelism: Parallelism::Threads(std::num::NonZeroUsize::new(2).unwrap()),
+            ..Default::default()
+        },
+    );
+    let mut rec = mixad::record(f, &[0.1, 0.2, 0.3]);
+    for p in [[0.4, -0.6, 1.1], [-0.3, 0.8, 0.5]] {
+        let reference = check::check_hessian(f, &p);
+        assert!(reference.passed(), "{reference}");
+        let h = prepared.hessian(&p);
+        let direct = mixad::hessian(f, &p);
+        close(
+            &dense(&h),
+            &dense(&direct),
+            1e-13,
+            "recorded vs direct Hessian",
+        );
+        let g = rec.gradient(&p);
+        let fd = check::check_gradient_of(f, |_: &[f64]| g.clone(), &p);
+        assert!(fd.passed(), "{fd}");
+    }
+}
+
+#[test]
+fn rule_with_many_inputs_heap_buffers_in_hessian() {
+    // g(x) = Π xᵢ over 6 inputs (beyond the inline buffer), with its Hessian.
+    let rule = CustomRule::scalar("prod6", 6, 2, |x, k, out| {
+        let n = x.len();
+        let prod_except = |skip: &[usize]| {
+            (0..n)
+                .filter(|i| !skip.contains(i))
+                .fold(1.0, |p, i| p * x[i])
+        };
+        match k {
+            0 => out[0] = prod_except(&[]),
+            1 => (0..n).for_each(|i| out[i] = prod_except(&[i])),
+            _ => {
+                for i in 0..n {
+                    for j in 0..n {
+                        out[i * n + j] = if i == j { 0.0 } else { prod_except(&[i, j]) };
+                    }
+                }
+            }
+        }
+    });
+    let f = |v: &[Var<f64>]| rule.call(v) * v[0];
+    let x = [0.5, 1.5, -0.7, 1.1, 0.9, 1.3];
+    let report = check::check_hessian(f, &x);
+    assert!(report.passed(), "{report}");
+    let mut prepared = mixad::record(f, &x);
+    let h = prepared.hessian(&x);
+    close(
+        &dense(&h),
+        &dense(&mixad::hessian(f, &x)),
+        1e-14,
+        "recorded",
+    );
+}
+
+#[test]
+fn custom_rule_in_reverse_over_reverse_with_two_inputs() {
+    let rule = ab2();
+    // Row 1 of ∇²(a·b²) = (2b, 2a).
+    let row = reverse::gradient(
+        |v: &[Var<f64>]| reverse::gradient(|w: &[Var<Var<f64>>]| rule.call2(w[0], w[1]), v)[1],
+        &[3.0, 5.0],
+    );
+    close(&row, &[10.0, 6.0], 1e-15, "reverse over reverse");
+}
+
+#[test]
+fn custom_rule_at_f32() {
+    let rule = ab2();
+    let g = reverse::gradient(|v: &[Var<f32>]| rule.call2(v[0], v[1]), &[3.0f32, 5.0]);
+    assert_eq!(g, vec![25.0f32, 30.0]);
+    let d = forward::derivative(|t: Dual<f32>| rule.call2(t, Dual::constant(5.0)), 3.0f32);
+    assert_eq!(d, 25.0);
+    // Blocks on the f32 tape: ∇(x·x + Σx) = 2x + 1.
+    let g = reverse::gradient(
+        |v: &[Var<f32>]| linalg::dot(&v.to_vec(), &v.to_vec()) + linalg::sum(&v.to_vec()),
+        &[1.0f32, -2.0],
+    );
+    assert_eq!(g, vec![3.0f32, -3.0]);
+}
+
+#[test]
+fn level_one_call_of_a_vector_rule_in_hvp() {
+    // F(a, b) = (a·b, a + b²) through a dual inside the recording: f = ∂/∂b (F0 + F1²).
+    struct V22;
+    impl mixad::VectorFunction for V22 {
+        fn eval<T: Scalar>(&self, z: &[T]) -> Vec<T> {
+            let (x, yb) = z.split_at(2);
+            vec![
+                yb[0] * x[1] + yb[1],
+                yb[0] * x[0] + yb[1] * T::cst(2.0) * x[1],
+            ]
+        }
+    }
+    let rule = CustomRule::vector("v22", 2, 2, |x, y| {
+        y[0] = x[0] * x[1];
+        y[1] = x[0] + x[1] * x[1];
+    })
+    .generic_pullback(V22);
+    fn generic<S: Scalar>(rule: &CustomRule, v: &[S]) -> S {
+        forward::derivative(
+            |t| {
+                let y = rule.call_vec(&[Dual::constant(v[0]), t]);
+                y[0] + y[1] * y[1]
+            },
+            v[1],
+        )
+    }
+    let f = |v: &[Var<f64>]| generic(&rule, v);
+    // f(a, b) = a + 2(a + b²)·2b = a + 4ab + 4b³.
+    let x = [0.7, -0.4];
+    let g = reverse::gradient(f, &x);
+    let (a, b) = (x[0], x[1]);
+    close(
+        &g,
+        &[1.0 + 4.0 * b, 4.0 * a + 12.0 * b * b],
+        1e-14,
+        "direct",
+    );
+    let hv = mixad::hvp(|v: &[Var<Dual<f64>>]| generic(&rule, v), &x, &[1.0, 0.0]);
+    close(&hv, &[0.0, 4.0], 1e-14, "hvp");
+    let mut prepared = mixad::record(f, &[0.1, 0.2]);
+    close(
+        &prepared.hvp(&x, &[1.0, 0.0]),
+        &[0.0, 4.0],
+        1e-14,
+        "recorded hvp",
+    );
+    let mut rec = mixad::record(f, &[0.1, 0.2]);
+    close(&rec.gradient(&x), &g, 1e-14, "replay");
+}
+
+#[test]
+fn custom_rule_output_in_a_guard_replays_both_branches() {
+    let rule = ab2();
+    let f = |v: &[Var<f64>]| {
+        let g = rule.call2(v[0], v[1]);
+        if g > Var::constant(1.0) {
+            g * v[0]
+        } else {
+            g + v[1]
+        }
+    };
+    let mut rec = mixad::record(f, &[2.0, 1.0]); // g = 2 > 1
+    let g = rec.gradient(&[0.1, 1.0]); // g = 0.1: other branch
+    close(&g, &[1.0, 2.0 * 0.1 + 1.0], 1e-15, "other branch");
+    let g = rec.gradient(&[2.0, 1.0]);
+    // g·a = a²b²: (2ab², 2a²b)
+    close(&g, &[4.0, 8.0], 1e-15, "first branch");
+}
+
+#[test]
+fn vector_rule_with_pushforward_only_and_two_outputs_in_reverse_and_replay() {
+    let rule = CustomRule::vector("polar", 2, 2, |x, y| {
+        y[0] = x[0] * x[1].cos();
+        y[1] = x[0] * x[1].sin();
+    })
+    .pushforward(|x, v, out| {
+        out[0] = v[0] * x[1].cos() - x[0] * x[1].sin() * v[1];
+        out[1] = v[0] * x[1].sin() + x[0] * x[1].cos() * v[1];
+    })
+    .build();
+    let f = |v: &[Var<f64>]| {
+        let y = rule.call_vec(&[v[0], v[1]]);
+        y[0] * y[0] * y[1] + y[1]
+    };
+    let x = [1.3, 0.4];
+    let g = reverse::gradient(f, &x);
+    let fd = check::check_gradient_of(f, |_: &[f64]| g.clone(), &x);
+    assert!(fd.passed(), "{fd}");
+    let mut rec = mixad::record(f, &[0.2, 0.9]);
+    close(&rec.gradient(&x), &g, 1e-14, "replay");
+}
+
+// ---------------------------------------------------------------------------------------
+// A custom rule whose *derivative* level panics where its value and first derivative
+// are fine: f at f64 takes the rule's branch; the one-shot HVP evaluates the rule one
+// level deeper, and the panic reaches the function's `catch_unwind`. The HVP must fail
+// loudly, never return the fallback's value and derivatives.
+// ---------------------------------------------------------------------------------------
+
+/// `x³`, derivatives to order 3, but its level 2 (second derivative) panics for x < 0.
+static CUBE_SECOND_ON_POSITIVES: LazyLock<CustomRule> = LazyLock::new(|| {
+    CustomRule::scalar("cube_second_on_positives", 1, 3, |x, k, out| {
+        assert!(k < 2 || x[0] >= 0.0, "level {k} undefined at {}", x[0]);
+        out[0] = match k {
+            0 => x[0].powi(3),
+            1 => 3.0 * x[0] * x[0],
+            2 => 6.0 * x[0],
+            _ => 6.0,
+        };
+    })
+});
+
+fn rule_level2_or_fallback<S: Scalar>(v: &[S]) -> S {
+    match catch_unwind(AssertUnwindSafe(|| CUBE_SECOND_ON_POSITIVES.call1(v[0]))) {
+        Ok(c) => c * v[1],
+        Err(_) => Float::sin(v[0]) * v[1] * v[1],
+    }
+}
+
+// `|x| f(x)` picks the scalar type each API needs, as user code does.
+#[allow(clippy::redundant_closure)]
+#[test]
+fn custom_rule_panicking_at_a_derivative_level() {
+    let x = [-0.5, 2.0];
+    let (v, g) = quiet_panics(|| mixad::value_and_gradient(|x| rule_level2_or_fallback(x), &x));
+    same(v, -0.125 * 2.0, "f64 takes the rule");
+    same_all(
+        &g,
+        &[3.0 * 0.25 * 2.0, -0.125],
+        "f64 gradient of the rule branch",
+    );
+    let r = quiet_panics(|| {
+        catch_unwind(AssertUnwindSafe(|| {
+            mixad::value_gradient_hvp(|x| rule_level2_or_fallback(x), &x, &[1.0, 0.0])
+        }))
+    });
+    // Loud failure is acceptable (the rule has no second derivative here): a panic, or
+    // NaN where the missing derivative is needed; a fallback's numbers are not.
+    if let Ok((hv_value, hv_grad, hv)) = r {
+        same(hv_value, v, "one-shot HVP value vs f(x)");
+        same_all(&hv_grad, &g, "one-shot HVP gradient");
+        assert!(hv[0].is_nan(), "needs the missing order: {}", hv[0]);
+        same(
+            hv[1],
+            3.0 * 0.25,
+            "one-shot HVP (first order of the rule only)",
+        );
+    }
+    let ff = quiet_panics(|| {
+        catch_unwind(AssertUnwindSafe(|| {
+            forward::second_derivative(
+                |t| rule_level2_or_fallback(&[t, Dual::constant(Dual::constant(2.0))]),
+                -0.5,
+            )
+        }))
+    });
+    if let Ok(d2) = ff {
+        assert!(
+            d2.is_nan(),
+            "forward over forward needs the missing order: {d2}"
+        );
+    }
 }

@@ -1,3 +1,5 @@
+//! Tests `src/rules/` (`unary.rs`, `binary.rs`). Custom rules: `custom.rs`.
+//!
 //! Every derivative rule, checked through the public `num_traits::Float` interface of
 //! forward duals.
 //!

@@ -1,11 +1,16 @@
+//! Tests `src/sparse/`. Sparsity detection: `pattern.rs`.
+//!
 //! Sparse Hessians (`mixad::sparse`): equal to the dense Hessian on every Hessian test
 //! function, a pattern that never misses a non-zero and is tight on structured problems,
 //! small colour counts on banded, arrowhead, block-diagonal and grid structures, one
 //! `mixad::Recording` reused at new points and across changed branches, Lagrangians
 //! against hand-derived values, faer conversions, and the panics promised for misuse.
+//!
+//! Also: functions of no inputs, one-shot, recorded and Lagrangian.
 
 mod pattern;
 
+use crate::common::empty::{assert_0x0, f, f0, g, none, EMPTY};
 use crate::common::{assert_matches_dense, k, mlp_loss, random_vec, rng, rosenbrock};
 use mixad::reverse::{self, Var};
 use mixad::sparse::{self, ColouringKind, SparseHessian};
@@ -654,7 +659,7 @@ fn product<T: Float>(x: &[T]) -> T {
     x.iter().fold(T::one(), |a, &b| a * b)
 }
 
-// An empty `x` is not misuse: tests/empty_inputs.rs.
+// An empty `x` is not misuse: see the functions of no inputs at the end of this file.
 
 #[test]
 #[should_panic(expected = "sparse_hessian: the function was recorded with 3 inputs, called with 4")]
@@ -734,4 +739,103 @@ fn blocks_and_custom_rules_give_a_superset_pattern_and_the_dense_values() {
     let p = h.pattern();
     assert!(p.contains(2, 4) && p.contains(6, 7) && p.contains(0, 1) && p.contains(8, 9));
     assert!(!p.contains(1, 2) && !p.contains(4, 6) && !p.contains(5, 5) && !p.contains(0, 9));
+}
+
+// ---------------------------------------------------------------------------------------
+// Functions of no inputs: the value, and empty derivatives
+// ---------------------------------------------------------------------------------------
+
+#[track_caller]
+fn assert_empty_sparse(h: &SparseHessian) {
+    assert_eq!((h.dim(), h.nnz()), (0, 0));
+    assert!(h.rows().is_empty() && h.cols().is_empty() && h.values().is_empty());
+    assert_eq!(h.triplets().count(), 0);
+    let p = h.pattern();
+    assert_eq!((p.dim(), p.nnz(), p.col_ptr()), (0, 0, &[0][..]));
+    assert!(!p.contains(0, 0));
+    assert_0x0(&h.to_dense());
+    let lower = h.to_faer_lower();
+    assert_eq!(
+        (lower.nrows(), lower.ncols(), lower.compute_nnz()),
+        (0, 0, 0)
+    );
+    let full = h.to_faer();
+    assert_eq!((full.nrows(), full.ncols(), full.compute_nnz()), (0, 0, 0));
+}
+
+#[test]
+fn sparse_hessians_are_empty() {
+    assert_empty_sparse(&mixad::sparse_hessian(f, EMPTY));
+}
+
+/// A sparse Hessian buffer holding stale entries (2 of them), to be overwritten.
+fn stale_sparse() -> SparseHessian {
+    let h = mixad::sparse_hessian(|x| x[0] * x[1] + x[0] * x[0], &[1.0, 2.0]);
+    assert_eq!(h.nnz(), 2);
+    h
+}
+
+#[test]
+fn a_recorded_sparse_hessian_works_at_the_empty_point_repeatedly() {
+    let options = [
+        Options::default(),
+        Options {
+            colouring: ColouringKind::Acyclic,
+            ..Default::default()
+        },
+        Options {
+            lanes: Some(16),
+            parallelism: Parallelism::Threads(NonZeroUsize::new(2).unwrap()),
+            ..Default::default()
+        },
+    ];
+    for options in options {
+        let mut plan = mixad::record_with(f, EMPTY, options);
+        // (The sweep count is no longer observable: with no colours there are no sweeps.)
+        assert_eq!(plan.colour_count(), 0);
+        let pattern = plan.sparsity_pattern();
+        assert_eq!((pattern.dim(), pattern.nnz()), (0, 0));
+        for _ in 0..3 {
+            let (v, grad, h) = plan.value_gradient_sparse_hessian(EMPTY);
+            assert_eq!((v, grad), (f0(), none()));
+            assert_empty_sparse(&h);
+            assert_empty_sparse(&plan.sparse_hessian(EMPTY));
+            let mut h = stale_sparse();
+            let v = plan.value_gradient_sparse_hessian_into(EMPTY, &mut [], &mut h);
+            assert_eq!(v, f0());
+            assert_empty_sparse(&h);
+        }
+        assert_eq!((plan.detection_count(), plan.rerecord_count()), (1, 0));
+    }
+}
+
+#[test]
+#[should_panic(expected = "sparse_hessian: the function was recorded with 0 inputs, called with 2")]
+fn a_sparse_hessian_recorded_at_the_empty_point_rejects_a_longer_point() {
+    mixad::record(f, EMPTY).sparse_hessian(&[1.0, 2.0]);
+}
+
+#[test]
+fn lagrangian_hessians_of_no_variables_are_empty() {
+    assert_empty_sparse(&sparse::lagrangian_hessian(f, g, EMPTY, 2.0, &[1.0, -3.0]));
+    assert_empty_sparse(&sparse::lagrangian_hessian(
+        f,
+        |_: &[Var<f64>]| Vec::new(),
+        EMPTY,
+        1.0,
+        &[],
+    ));
+    let mut plan = mixad::record_lagrangian(f, g, EMPTY, Default::default());
+    assert_eq!((plan.colour_count(), plan.sparsity_pattern().nnz()), (0, 0));
+    for (sigma, lambda) in [(1.0, [1.0, 1.0]), (0.5, [-2.0, 3.0]), (0.0, [0.0, 0.0])] {
+        assert_empty_sparse(&plan.lagrangian_hessian(EMPTY, sigma, &lambda));
+        let mut h = stale_sparse();
+        let value = plan.lagrangian_hessian_into(EMPTY, sigma, &lambda, &mut h);
+        assert_empty_sparse(&h);
+        let want = sigma * f0() + lambda[0] * (2.0 * f0()) - lambda[1];
+        assert!(
+            (value - want).abs() <= 1e-14 * want.abs().max(1.0),
+            "{value} vs {want}"
+        );
+    }
 }

@@ -1,3 +1,5 @@
+//! Tests `src/sparse/pattern.rs`.
+//!
 //! Sparsity detection (`mixad::sparse`'s pattern) reads the rules' interaction facts:
 //! linear blocks (`sum`, products with a constant factor) add no Hessian entries, `dot` of
 //! two variable vectors only pairs matching entries, and every block operation's sparse

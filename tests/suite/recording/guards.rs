@@ -1,24 +1,11 @@
-//! Never a silently wrong number: each class of hole an adversarial review found, tested
-//! in every mode where it can arise.
-//!
-//! - Decisions a replay must guard (a block operation's `Err`, a custom rule's panic caught
-//!   by the function, `approx` comparisons, `is_zero`, `value_f64`, printed values): a
-//!   recording made on one side of the decision and called on the other gives what a
-//!   fresh evaluation gives, in a recording's gradient, dense Hessian, HVP and sparse
-//!   Hessian, a Lagrangian recording's Hessian and a recording of a nested forward
-//!   derivative; in both directions.
-//! - Perturbation confusion through code that never combines the foreign dual with the
-//!   call's own inputs (unary operations, constant scaling, the returned value itself).
-//! - NaN consistency: a NaN value never comes with finite derivatives, in any mode.
-//! - Recording ids and forward tags do not repeat after 2³² recordings or calls.
-//! - A variable used on another thread says so.
+//! The guards of a recording (`src/recording.rs`, the replay of `src/reverse/`): each
+//! decision a replay must guard (a block operation's `Err`, a custom rule's panic caught by
+//! the function, `approx` comparisons, `is_zero`, `value_f64`, printed values), recorded on
+//! one side and called on the other, gives what a fresh evaluation gives in every replaying
+//! mode: a recording's gradient, dense Hessian (serial and on two threads), HVP and sparse
+//! Hessian, a Lagrangian recording's Hessian and a recording of a nested forward derivative;
+//! in both directions. More decisions, through fewer modes: `decisions.rs`.
 
-// `x − x` is the point: a NaN built from variables.
-#![allow(clippy::eq_op)]
-// `|x| f(x)` picks the scalar type each API needs, as user code does.
-#![allow(clippy::redundant_closure)]
-
-use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::LazyLock;
 
@@ -28,6 +15,8 @@ use mixad::rules::CustomRule;
 use mixad::Scalar;
 use nalgebra::DMatrix;
 use num_traits::{Float, One, Zero};
+
+use crate::common::{dense, quiet_panics};
 
 // ---------------------------------------------------------------------------------------
 // The harness: every replaying mode against a fresh evaluation.
@@ -50,11 +39,6 @@ fn same_all(got: &[f64], want: &[f64], what: &str) {
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
         same(g, w, &format!("{what}[{i}]"));
     }
-}
-
-fn dense(h: &faer::Mat<f64>) -> Vec<f64> {
-    let n = h.nrows();
-    (0..n * n).map(|k| h[(k / n, k % n)]).collect()
 }
 
 /// Checks every replaying mode of the generic function `$f`, recorded at `$a` and called
@@ -193,7 +177,7 @@ macro_rules! assert_guarded {
 }
 
 // ---------------------------------------------------------------------------------------
-// 1. A block operation's failure is a guarded decision.
+// A block operation's failure is a guarded decision.
 // ---------------------------------------------------------------------------------------
 
 /// `ln det [[1, x₀], [x₀, 1]] · x₁` where the matrix is SPD (|x₀| < 1), else a fallback.
@@ -282,7 +266,7 @@ fn block_failure_through_try_gradient_is_fresh_each_call() {
 }
 
 // ---------------------------------------------------------------------------------------
-// 8. A panic caught by the function (custom rule) is a guarded decision.
+// A panic caught by the function (custom rule) is a guarded decision.
 // ---------------------------------------------------------------------------------------
 
 /// `x³` for `x ≥ 0`, with derivatives to order 3; panics for `x < 0` (opaque code with a
@@ -331,22 +315,8 @@ fn caught_custom_rule_panic_example_from_the_report() {
     });
 }
 
-/// Runs `f` with the default panic hook silenced (the rules' expected panics would
-/// otherwise fill the test output), restoring it after.
-fn quiet_panics(f: impl FnOnce()) {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _guard = LOCK.lock().unwrap_or_else(|p| p.into_inner());
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    let result = catch_unwind(AssertUnwindSafe(f));
-    std::panic::set_hook(hook);
-    if let Err(e) = result {
-        std::panic::resume_unwind(e);
-    }
-}
-
 // ---------------------------------------------------------------------------------------
-// 3. Decisions on values that leave mixad as plain data.
+// Decisions on values that leave mixad as plain data.
 // ---------------------------------------------------------------------------------------
 
 fn branch_on_abs_diff_eq<S: Scalar>(v: &[S]) -> S {
@@ -421,22 +391,6 @@ fn value_f64_and_printed_values_are_guarded_in_every_mode() {
     assert_guarded!(branch_on_debug, [-1.0, 2.0], [1.0, 2.0]);
 }
 
-/// Printing a variable kept past its recording neither panics nor records anything.
-#[test]
-fn printing_a_stale_variable_does_not_panic() {
-    let kept = Cell::new(None);
-    mixad::gradient(
-        |x| {
-            kept.set(Some(x[0]));
-            x[0] * x[0]
-        },
-        &[3.0],
-    );
-    let v = kept.get().expect("the closure ran");
-    assert_eq!(format!("{v}"), "3");
-    assert!(format!("{v:?}").contains('3'));
-}
-
 /// `Chain::primal` is the engine interface: it reads the value *without* a guard
 /// (documented). A branch on it replays the recorded branch; the guarded ways to read a
 /// value re-record.
@@ -458,7 +412,7 @@ fn chain_primal_is_documented_as_unguarded() {
 }
 
 // ---------------------------------------------------------------------------------------
-// 4. `is_zero` agrees with f64 and is guarded.
+// `is_zero` agrees with f64 and is guarded.
 // ---------------------------------------------------------------------------------------
 
 fn divide_unless_zero<S: Scalar>(v: &[S]) -> S {
@@ -500,359 +454,4 @@ fn is_zero_looks_at_the_value_in_every_engine() {
 #[test]
 fn is_zero_is_guarded_in_every_mode() {
     assert_guarded!(divide_unless_zero, [1.0, 3.0], [2.0, 3.0]);
-}
-
-// ---------------------------------------------------------------------------------------
-// 2. Perturbation confusion through unary-only or captured-return code.
-// ---------------------------------------------------------------------------------------
-
-const CONFUSION: &str = "perturbation confusion";
-
-#[track_caller]
-fn expect_confusion<R>(f: impl FnOnce() -> R) {
-    let err = match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(_) => panic!("expected a perturbation-confusion panic"),
-        Err(e) => e,
-    };
-    let text = panic_text(&*err);
-    assert!(text.contains(CONFUSION), "unexpected message: {text}");
-}
-
-/// A panic's message, whether it was formatted or a literal.
-fn panic_text(err: &(dyn std::any::Any + Send)) -> String {
-    err.downcast_ref::<String>()
-        .cloned()
-        .or_else(|| err.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_default()
-}
-
-#[test]
-fn captured_dual_returned_by_an_inner_derivative_panics() {
-    // The report's example: the inner function returns the captured x.
-    expect_confusion(|| {
-        forward::derivative(
-            |x: Dual<f64>| {
-                let inner: f64 = forward::derivative(|_y: Dual<f64>| x, 1.0);
-                x * Dual::constant(inner)
-            },
-            1.0,
-        )
-    });
-    // Through unary operations and constant scaling only.
-    expect_confusion(|| {
-        forward::derivative(
-            |x: Dual<f64>| {
-                let inner: f64 = forward::derivative(|_y: Dual<f64>| x.sin() * 2.0, 1.0);
-                x * Dual::constant(inner)
-            },
-            1.0,
-        )
-    });
-    expect_confusion(|| {
-        forward::derivative(
-            |x: Dual<f64>| {
-                let inner = forward::second_derivative(|_y| Dual::constant(x.exp()), 1.0);
-                x * Dual::constant(inner)
-            },
-            1.0,
-        )
-    });
-}
-
-#[test]
-fn captured_dual_returned_by_gradient_jvp_and_jacobian_panics() {
-    expect_confusion(|| {
-        forward::gradient(
-            |x| {
-                let inner = forward::gradient(|_y| x[0].cos(), &[1.0, 2.0]);
-                x[0] * inner[0]
-            },
-            &[1.0],
-        )
-    });
-    expect_confusion(|| {
-        forward::jvp(
-            |x: &[Dual<f64>]| {
-                let (_, jv) = forward::jvp(|_y: &[Dual<f64>]| vec![x[0] * 3.0], &[1.0], &[1.0]);
-                vec![x[0] * jv[0]]
-            },
-            &[2.0],
-            &[1.0],
-        )
-    });
-    expect_confusion(|| {
-        forward::jvp(
-            |x: &[Dual<f64>]| {
-                let (_, jv) = forward::jvp(|_y: &[Dual<f64>]| vec![-x[0]], &[1.0], &[1.0]);
-                vec![x[0] * jv[0]]
-            },
-            &[2.0],
-            &[1.0],
-        )
-    });
-}
-
-#[test]
-fn a_dual_that_escaped_an_earlier_call_panics() {
-    let escaped = Cell::new(None);
-    forward::derivative(
-        |x: Dual<f64>| {
-            escaped.set(Some(x));
-            x * x
-        },
-        1.0,
-    );
-    let e = escaped.get().expect("the closure ran");
-    expect_confusion(|| forward::derivative(|_y: Dual<f64>| e.sin(), 2.0));
-    expect_confusion(|| forward::derivative(|_y: Dual<f64>| e, 2.0));
-    expect_confusion(|| forward::derivative(|y: Dual<f64>| y * e, 2.0));
-    // Lifting the captured value is the correct nesting and still works.
-    let d = forward::derivative(
-        |x: Dual<f64>| {
-            let inner = forward::derivative(
-                |y: Dual<Dual<f64>>| y * Dual::constant(x),
-                Dual::constant(1.0),
-            );
-            inner * x
-        },
-        3.0,
-    );
-    assert_eq!(d, 6.0); // d/dx (x · x)
-}
-
-// ---------------------------------------------------------------------------------------
-// 9. NaN consistency.
-// ---------------------------------------------------------------------------------------
-
-fn zero_over_zero<S: Scalar>(x: &[S]) -> S {
-    (x[0] - x[0]) / (x[1] - x[1]) + x[0] * x[1] + x[2]
-}
-
-fn root_of_negative<S: Scalar>(x: &[S]) -> S {
-    Float::sqrt(x[0] - S::cst(2.0)) * x[1] + x[2] * x[2]
-}
-
-fn constant_nan<S: Scalar>(_x: &[S]) -> S {
-    S::nan()
-}
-
-#[track_caller]
-fn all_nan(v: &[f64], what: &str) {
-    assert!(v.iter().all(|d| d.is_nan()), "{what}: {v:?} is not all NaN");
-}
-
-macro_rules! assert_nan_everywhere {
-    ($f:path) => {{
-        let x = [1.0, 2.0, 3.0];
-        let what = stringify!($f);
-        let (v, g) = mixad::value_and_gradient(|x| $f(x), &x);
-        assert!(v.is_nan(), "{what}: value {v}");
-        all_nan(&g, &format!("{what}: reverse gradient"));
-        all_nan(
-            &forward::gradient(|x| $f(x), &x),
-            &format!("{what}: forward gradient"),
-        );
-        let (_, g, h) = mixad::value_gradient_hessian(|x| $f(x), &x);
-        all_nan(&g, &format!("{what}: Hessian's gradient"));
-        all_nan(&dense(&h), &format!("{what}: dense Hessian"));
-        let sparse = mixad::sparse_hessian(|x| $f(x), &x);
-        all_nan(sparse.values(), &format!("{what}: sparse Hessian"));
-        all_nan(
-            &mixad::hvp(|x| $f(x), &x, &[1.0, 0.5, 0.0]),
-            &format!("{what}: hvp"),
-        );
-        let mut prepared = mixad::record(|x| $f(x), &[5.0, 6.0, 7.0]);
-        all_nan(
-            &prepared.hvp(&x, &[0.0, 1.0, 1.0]),
-            &format!("{what}: recorded hvp"),
-        );
-        all_nan(
-            &dense(&prepared.hessian(&x)),
-            &format!("{what}: recorded Hessian"),
-        );
-        let mut rec = mixad::record(|x| $f(x), &[5.0, 6.0, 7.0]);
-        all_nan(&rec.gradient(&x), &format!("{what}: recorded gradient"));
-        // Forward over forward, reverse over reverse, forward over reverse.
-        let ff =
-            forward::second_derivative(|t| $f(&[t, Dual::constant(Dual::constant(2.0)), t]), 1.0);
-        assert!(ff.is_nan(), "{what}: forward over forward {ff}");
-        let rr = reverse::gradient(|y| reverse::gradient(|z| $f(z), y)[1], &x);
-        all_nan(&rr, &format!("{what}: reverse over reverse"));
-        let fr = forward::jvp(|y| reverse::gradient(|z| $f(z), y), &x, &[0.0, 1.0, 0.0]).1;
-        all_nan(&fr, &format!("{what}: forward over reverse"));
-    }};
-}
-
-#[test]
-fn a_nan_value_never_comes_with_finite_derivatives() {
-    assert_nan_everywhere!(zero_over_zero);
-    assert_nan_everywhere!(root_of_negative);
-    assert_nan_everywhere!(constant_nan);
-}
-
-/// Vector outputs: a NaN output's row of the Jacobian is NaN, in every Jacobian API; a
-/// vector-Jacobian product is NaN when a NaN output has a weight.
-#[test]
-fn a_nan_output_has_a_nan_jacobian_row() {
-    fn g<S: Scalar>(x: &[S]) -> Vec<S> {
-        vec![
-            x[0] * x[1],
-            (x[0] - x[0]) / (x[1] - x[1]),
-            S::nan() + x[1] * S::zero(),
-        ]
-    }
-    let x = [1.0, 2.0];
-    let fj = forward::jacobian(|x| g(x), &x);
-    let rj = reverse::jacobian(|x| g(x), &x);
-    for j in [fj, rj] {
-        assert_eq!((j[(0, 0)], j[(0, 1)]), (2.0, 1.0));
-        all_nan(&[j[(1, 0)], j[(1, 1)], j[(2, 0)], j[(2, 1)]], "NaN rows");
-    }
-    let (_, jv) = forward::jvp(|x| g(x), &x, &[1.0, 1.0]);
-    assert_eq!(jv[0], 3.0);
-    all_nan(&jv[1..], "jvp of NaN outputs");
-    let (_, vj) = reverse::vjp(|x| g(x), &x, &[1.0, 0.0, 0.0]);
-    assert_eq!(vj, vec![2.0, 1.0]);
-    let (_, vj) = reverse::vjp(|x| g(x), &x, &[1.0, 1.0, 0.0]);
-    all_nan(&vj, "vjp weighting a NaN output");
-    let (_, pb) = reverse::pullback(|x| g(x), &x);
-    assert_eq!(pb.apply(&[1.0, 0.0, 0.0]), vec![2.0, 1.0]);
-    all_nan(
-        &pb.apply(&[0.0, 0.0, 1.0]),
-        "pullback weighting a NaN output",
-    );
-}
-
-/// The nested (translated) APIs follow the same convention.
-#[test]
-fn nested_inner_derivatives_of_a_nan_are_nan() {
-    struct ZeroOverZero;
-    /// Evaluated on `(x, p)`.
-    impl mixad::Function for ZeroOverZero {
-        fn eval<T: mixad::Scalar>(&self, z: &[T]) -> T {
-            let (x, p) = (z[0], z[1]);
-            (x - x) / (p - p) + x
-        }
-    }
-    let g = mixad::gradient(
-        |x| mixad::nested::gradient(&ZeroOverZero, &x[..1], &x[1..])[0] * x[0],
-        &[1.0, 2.0],
-    );
-    all_nan(&g, "reverse over translated forward");
-    let d = forward::derivative(
-        |x: Dual<f64>| mixad::nested::derivative(&ZeroOverZero, x, &[Dual::constant(2.0)]),
-        1.0,
-    );
-    assert!(d.is_nan(), "forward over forward: {d}");
-}
-
-/// A NaN that an operation drops (`max` of NaN and a number is the number) leaves the
-/// derivatives of the result alone, identically in every mode.
-#[test]
-fn a_nan_dropped_by_max_is_dropped_in_every_mode() {
-    fn f<S: Scalar>(x: &[S]) -> S {
-        let nan = (x[0] - x[0]) / (x[0] - x[0]);
-        Float::max(nan, x[1] * x[1]) + x[0]
-    }
-    let x = [1.0, 3.0];
-    assert_eq!(mixad::gradient(|x| f(x), &x), vec![1.0, 6.0]);
-    assert_eq!(forward::gradient(|x| f(x), &x), vec![1.0, 6.0]);
-    let h = dense(&mixad::hessian(|x| f(x), &x));
-    assert_eq!(h, vec![0.0, 0.0, 0.0, 2.0]);
-    assert_eq!(mixad::hvp(|x| f(x), &x, &[0.0, 1.0]), vec![0.0, 2.0]);
-}
-
-/// A NaN that does not reach the output leaves the derivatives alone.
-#[test]
-fn a_nan_off_the_output_path_changes_nothing() {
-    fn f<S: Scalar>(x: &[S]) -> S {
-        let unused = (x[0] - x[0]) / (x[1] - x[1]);
-        if unused.is_nan() {
-            x[0] * x[1]
-        } else {
-            x[0]
-        }
-    }
-    let h = mixad::hessian(|x| f(x), &[1.0, 2.0]);
-    assert_eq!(dense(&h), vec![0.0, 1.0, 1.0, 0.0]);
-    assert_eq!(mixad::gradient(|x| f(x), &[1.0, 2.0]), vec![2.0, 1.0]);
-    assert_eq!(forward::gradient(|x| f(x), &[1.0, 2.0]), vec![2.0, 1.0]);
-}
-
-// ---------------------------------------------------------------------------------------
-// 6. Ids and tags do not repeat.
-// ---------------------------------------------------------------------------------------
-
-#[test]
-fn a_stale_variable_is_caught_after_the_tape_renews_its_ids() {
-    let kept = Cell::new(None);
-    mixad::gradient(
-        |x| {
-            kept.set(Some(x[0]));
-            x[0] * x[0]
-        },
-        &[3.0],
-    );
-    let stale = kept.get().expect("the closure ran");
-    // What 2³² recordings would do: the next recording takes a new tape number.
-    reverse::exhaust_recording_sequence::<f64>();
-    let err = catch_unwind(AssertUnwindSafe(|| {
-        mixad::gradient(|x| x[0] * stale, &[2.0])
-    }))
-    .expect_err("a stale variable must be refused");
-    let text = panic_text(&*err);
-    assert!(
-        text.contains("from a recording that has finished"),
-        "{text}"
-    );
-    // Recording goes on normally under the new number.
-    assert_eq!(
-        mixad::gradient(|x| x[0] * x[1], &[2.0, 3.0]),
-        vec![3.0, 2.0]
-    );
-}
-
-#[test]
-fn forward_tags_do_not_repeat_after_two_to_the_32_calls() {
-    let escaped = Cell::new(None);
-    forward::derivative(
-        |x: Dual<f64>| {
-            escaped.set(Some(x));
-            x
-        },
-        1.0,
-    );
-    let e = escaped.get().expect("the closure ran");
-    // 2³² − 1 more calls' worth of tags: a 32-bit tag would now come round to `e`'s.
-    forward::skip_tags((1 << 32) - 1);
-    expect_confusion(|| forward::derivative(|y: Dual<f64>| y * e, 2.0));
-}
-
-// ---------------------------------------------------------------------------------------
-// A variable on another thread.
-// ---------------------------------------------------------------------------------------
-
-#[test]
-fn a_variable_used_on_a_rayon_thread_says_so() {
-    use rayon::prelude::*;
-    let err = catch_unwind(AssertUnwindSafe(|| {
-        mixad::gradient(
-            |x| {
-                let parts: Vec<Var<f64>> = x.par_iter().map(|v| v.sin()).collect();
-                parts.into_iter().fold(Var::constant(0.0), |a, b| a + b)
-            },
-            &[1.0, 2.0, 3.0, 4.0],
-        )
-    }))
-    .expect_err("a variable used on a rayon thread must panic");
-    let text = panic_text(&*err);
-    assert!(
-        text.contains("used on another thread than its recording's"),
-        "unexpected message: {text}"
-    );
-    // This thread's tape is clean afterwards.
-    assert_eq!(
-        mixad::gradient(|x| x[0] * x[1], &[2.0, 3.0]),
-        vec![3.0, 2.0]
-    );
 }
