@@ -14,8 +14,8 @@ use num_traits::Float;
 
 /// The f(x, y) = (x₁² + y₁²) − (x₂² + y₁²) does not depend on y (y₁² cancels), so
 /// the inner max is flat and the outer min unbounded (x₂ → ±∞). We use the coupled variant
-/// of `tests/nesting.rs`: f = ‖x‖² − ‖y‖² + x₁(y₁ + y₂) + x₂y₂ − 2x₁ + x₂, strictly concave
-/// in y, with saddle point x* = (22, −16)/29, y* = (11, 3)/29.
+/// of `tests/suite/nested/mod.rs`: f = ‖x‖² − ‖y‖² + x₁(y₁ + y₂) + x₂y₂ − 2x₁ + x₂,
+/// strictly concave in y, with saddle point x* = (22, −16)/29, y* = (11, 3)/29.
 fn f<T: Float>(x: &[T], y: &[T]) -> T {
     let (two, coupling) = (T::from(2.0).unwrap(), x[0] * (y[0] + y[1]) + x[1] * y[1]);
     x[0] * x[0] + x[1] * x[1] - y[0] * y[0] - y[1] * y[1] + coupling - two * x[0] + x[1]
