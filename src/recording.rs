@@ -348,9 +348,11 @@ where
         #[cfg(feature = "jit")]
         if let Some(code) = self.tier.code_for(&self.replay.program) {
             let program = &self.replay.program;
-            if program.forward_by(x, &mut self.primal, |values| code.forward(values)) {
-                program.backward_by(&mut self.primal, &self.weights, grad, |adjoints| {
-                    code.reverse(adjoints)
+            if program.forward_by(x, &mut self.primal, |values, adjoints| {
+                code.forward(values, adjoints)
+            }) {
+                program.backward_by(&mut self.primal, &self.weights, grad, |values, adjoints| {
+                    code.reverse(values, adjoints)
                 });
                 return self.weighted_value();
             }

@@ -33,9 +33,8 @@ use crate::reverse::program::Program;
 use crate::reverse::step::{Operand, Step};
 use crate::rules::{Binary, Unary, ValueLowering};
 
-/// A generated sweep: `(buffer a, buffer b)`; forward gets `(values, partials)`, reverse
-/// `(partials, adjoints)`.
-type Sweep = unsafe extern "C" fn(*mut f64, *mut f64);
+/// A generated sweep, called with the buffers `(values, partials, adjoints)`.
+type Sweep = unsafe extern "C" fn(*mut f64, *mut f64, *mut f64);
 
 /// The compiled sweeps of one program, and everything their code points at.
 pub(crate) struct Code {
@@ -45,7 +44,8 @@ pub(crate) struct Code {
     reverse: Sweep,
     /// Nodes of the program compiled (buffer lengths the code was generated for).
     len: usize,
-    /// Partials buffer, two per node.
+    /// Partials buffer, two per node (written and read for straight-line stretches only:
+    /// a loop's reverse sweep recomputes its iteration's partials in registers).
     partials: Vec<f64>,
     /// The operators and per-iteration constants the code reads through pointers baked
     /// into it: kept alive, never moved (boxed slices) while the code lives.
@@ -76,34 +76,60 @@ impl Code {
     /// The compiled forward sweep: writes into `values` (one per node, inputs in place)
     /// every value that is read outside registers: by the guards, as an output, across
     /// iterations or stretches. Values used only where they are computed stay unwritten.
+    /// Zeroes the entries of `adjoints` that [`Code::reverse`] reads from memory, except
+    /// the inputs' (the caller zeroes those, then seeds the outputs).
     ///
     /// # Panics
-    /// If `values` does not have one entry per node of the program compiled.
-    pub(crate) fn forward(&mut self, values: &mut [f64]) {
+    /// If `values` or `adjoints` does not have one entry per node of the program compiled.
+    pub(crate) fn forward(&mut self, values: &mut [f64], adjoints: &mut [f64]) {
         assert_eq!(
             values.len(),
             self.len,
             "compiled sweep: value buffer length"
         );
-        // SAFETY: the code reads and writes `values[0..len]` and `partials[0..2·len]` only
-        // (every index it uses is a node of the program it was generated for, checked
-        // in-bounds at generation), and both buffers have exactly those lengths.
-        unsafe { (self.forward)(values.as_mut_ptr(), self.partials.as_mut_ptr()) }
-    }
-
-    /// Propagates seeded `adjoints` (one per node) back to the inputs, after [`Code::forward`].
-    ///
-    /// # Panics
-    /// If `adjoints` does not have one entry per node of the program compiled.
-    pub(crate) fn reverse(&mut self, adjoints: &mut [f64]) {
         assert_eq!(
             adjoints.len(),
             self.len,
             "compiled sweep: adjoint buffer length"
         );
-        // SAFETY: as in `forward`: the code touches `partials[0..2·len]` and
-        // `adjoints[0..len]` only, and both have those lengths.
-        unsafe { (self.reverse)(self.partials.as_mut_ptr(), adjoints.as_mut_ptr()) }
+        // SAFETY: the code reads and writes `values[0..len]`, `partials[0..2·len]` and
+        // `adjoints[0..len]` only (every index it uses is a node of the program it was
+        // generated for, checked in-bounds at generation), and the buffers have exactly
+        // those lengths.
+        unsafe {
+            (self.forward)(
+                values.as_mut_ptr(),
+                self.partials.as_mut_ptr(),
+                adjoints.as_mut_ptr(),
+            )
+        }
+    }
+
+    /// Propagates seeded `adjoints` (one per node) back to the inputs, after
+    /// [`Code::forward`] at the same `values`.
+    ///
+    /// # Panics
+    /// If `values` or `adjoints` does not have one entry per node of the program compiled.
+    pub(crate) fn reverse(&mut self, values: &[f64], adjoints: &mut [f64]) {
+        assert_eq!(
+            values.len(),
+            self.len,
+            "compiled sweep: value buffer length"
+        );
+        assert_eq!(
+            adjoints.len(),
+            self.len,
+            "compiled sweep: adjoint buffer length"
+        );
+        // SAFETY: as in `forward`; the reverse sweep only reads `values` (the pointer is
+        // `*mut` for the shared signature, nothing is written through it).
+        unsafe {
+            (self.reverse)(
+                values.as_ptr() as *mut f64,
+                self.partials.as_mut_ptr(),
+                adjoints.as_mut_ptr(),
+            )
+        }
     }
 }
 
@@ -128,6 +154,7 @@ struct LoopFrame<'l> {
     body: &'l [(Step, [LoopOperand; 2])],
     start: u32,
     period: u32,
+    iterations: u32,
     /// `t` as an i64 SSA value.
     t: Value,
     /// The loop's constant table, if any: its address and column count.
@@ -219,8 +246,8 @@ pub(crate) fn compile(program: &Program, rolled: &Rolled) -> Result<Code, String
     let reverse = gen.define(&mut module, "reverse", rolled, Direction::Reverse)?;
     module.finalize_definitions().map_err(|e| backend(&e))?;
     // SAFETY: both functions were defined above with the signature
-    // `extern "C" fn(*mut f64, *mut f64)` (two pointer parameters, no result), which is
-    // what `Sweep` is.
+    // `extern "C" fn(*mut f64, *mut f64, *mut f64)` (three pointer parameters, no result),
+    // which is what `Sweep` is.
     let (forward, reverse) = unsafe {
         (
             std::mem::transmute::<*const u8, Sweep>(module.get_finalized_function(forward)),
@@ -281,8 +308,9 @@ impl Gen<'_> {
         direction: Direction,
     ) -> Result<cranelift_module::FuncId, String> {
         let mut ctx = module.make_context();
-        ctx.func.signature.params.push(AbiParam::new(self.ptr));
-        ctx.func.signature.params.push(AbiParam::new(self.ptr));
+        for _ in 0..3 {
+            ctx.func.signature.params.push(AbiParam::new(self.ptr));
+        }
         let mut fbc = FunctionBuilderContext::new();
         {
             let mut b = FunctionBuilder::new(&mut ctx.func, &mut fbc);
@@ -304,68 +332,32 @@ impl Gen<'_> {
             let entry = b.create_block();
             b.append_block_params_for_function_params(entry);
             b.switch_to_block(entry);
-            let (a, c) = (b.block_params(entry)[0], b.block_params(entry)[1]);
-            match direction {
-                Direction::Forward => {
-                    let scratch = b.create_sized_stack_slot(StackSlotData::new(
+            let params = b.block_params(entry);
+            let bufs = Buffers {
+                values: params[0],
+                partials: params[1],
+                adjoints: params[2],
+                scratch: {
+                    let slot = b.create_sized_stack_slot(StackSlotData::new(
                         StackSlotKind::ExplicitSlot,
                         16,
                         3,
                     ));
-                    let scratch = b.ins().stack_addr(p, scratch, 0);
+                    b.ins().stack_addr(p, slot, 0)
+                },
+            };
+            match direction {
+                Direction::Forward => {
                     let mut table = 0;
                     for piece in &rolled.pieces {
                         match piece {
                             Piece::Straight { start, end } => {
-                                let frame = Frame { lp: None };
-                                let mut cache = HashMap::new();
-                                let local = self.straight_locals(*start, *end);
-                                for i in *start..*end {
-                                    // A local value no guard reads never leaves registers.
-                                    let keep =
-                                        !local[(i - start) as usize] || self.guarded[i as usize];
-                                    self.forward_node(
-                                        &mut b, &sigs, &frame, i, i, a, c, scratch, &mut cache,
-                                        keep,
-                                    );
-                                }
+                                self.forward_straight(&mut b, &sigs, &bufs, *start, *end)
                             }
                             Piece::Loop(l) => {
                                 let addr = (l.columns > 0).then(|| (self.tables[table], l.columns));
                                 table += 1;
-                                let local = self.loop_locals(l);
-                                let keep: Vec<bool> = (0..l.period as usize)
-                                    .map(|j| {
-                                        !local[j]
-                                            || (0..l.iterations as usize).any(|t| {
-                                                self.guarded
-                                                    [l.start as usize + t * l.period as usize + j]
-                                            })
-                                    })
-                                    .collect();
-                                self.emit_loop(
-                                    &mut b,
-                                    l,
-                                    false,
-                                    |g, b, frame| {
-                                        let mut cache = HashMap::new();
-                                        for j in 0..l.period {
-                                            g.forward_node(
-                                                b,
-                                                &sigs,
-                                                frame,
-                                                l.start + j,
-                                                j,
-                                                a,
-                                                c,
-                                                scratch,
-                                                &mut cache,
-                                                keep[j as usize],
-                                            );
-                                        }
-                                    },
-                                    addr,
-                                );
+                                self.forward_loop(&mut b, &sigs, &bufs, l, addr);
                             }
                         }
                     }
@@ -377,44 +369,22 @@ impl Gen<'_> {
                             Piece::Straight { start, end } => {
                                 let frame = Frame { lp: None };
                                 let local = self.straight_locals(*start, *end);
+                                let group = Group {
+                                    base: *start,
+                                    local: &local,
+                                };
                                 let mut acc = HashMap::new();
+                                // No finiteness check here: zero adjoints always skip.
                                 for i in (*start..*end).rev() {
-                                    let group = Group {
-                                        base: *start,
-                                        local: &local,
-                                    };
-                                    self.reverse_node(&mut b, &frame, &group, &mut acc, i, i, a, c);
+                                    self.reverse_node(
+                                        &mut b, &frame, &group, &mut acc, &bufs, i, i, None, true,
+                                    );
                                 }
                             }
                             Piece::Loop(l) => {
                                 table -= 1;
                                 let addr = (l.columns > 0).then(|| (self.tables[table], l.columns));
-                                let local = self.loop_locals(l);
-                                self.emit_loop(
-                                    &mut b,
-                                    l,
-                                    true,
-                                    |g, b, frame| {
-                                        let mut acc = HashMap::new();
-                                        let group = Group {
-                                            base: l.start,
-                                            local: &local,
-                                        };
-                                        for j in (0..l.period).rev() {
-                                            g.reverse_node(
-                                                b,
-                                                frame,
-                                                &group,
-                                                &mut acc,
-                                                l.start + j,
-                                                j,
-                                                a,
-                                                c,
-                                            );
-                                        }
-                                    },
-                                    addr,
-                                );
+                                self.reverse_loop(&mut b, &sigs, &bufs, l, addr);
                             }
                         }
                     }
@@ -433,6 +403,206 @@ impl Gen<'_> {
             .map_err(|e| e.to_string())?;
         module.clear_context(&mut ctx);
         Ok(id)
+    }
+
+    /// Straight-line forward code for nodes `start..end`: values kept where read outside
+    /// registers, every rule partial stored for the reverse sweep, memory adjoints zeroed.
+    fn forward_straight(
+        &self,
+        b: &mut FunctionBuilder,
+        sigs: &Sigs,
+        bufs: &Buffers,
+        start: u32,
+        end: u32,
+    ) {
+        let frame = Frame { lp: None };
+        let mut cache = HashMap::new();
+        let local = self.straight_locals(start, end);
+        for i in start..end {
+            let (v, d) = self.forward_node(b, sigs, &frame, i, i, bufs, &mut cache);
+            let local = local[(i - start) as usize];
+            // A local value no guard reads never leaves registers.
+            if !local || self.guarded[i as usize] {
+                self.store(b, &frame, bufs.values, i, 1, 0, v);
+            }
+            if !local {
+                let zero = b.ins().f64const(0.0);
+                self.store(b, &frame, bufs.adjoints, i, 1, 0, zero);
+            }
+            for (k, dk) in d.into_iter().flatten().enumerate() {
+                if let Some(dk) = dk {
+                    self.store(b, &frame, bufs.partials, i, 2, k, dk);
+                }
+            }
+        }
+    }
+
+    /// A forward loop over `l`: per iteration, the values read outside it (or by a guard)
+    /// and what they are computed from; memory adjoints zeroed. No partials: the reverse
+    /// loop recomputes them in registers.
+    fn forward_loop(
+        &self,
+        b: &mut FunctionBuilder,
+        sigs: &Sigs,
+        bufs: &Buffers,
+        l: &Loop,
+        table: Option<(i64, u32)>,
+    ) {
+        let p = l.period as usize;
+        let local = self.loop_locals(l);
+        let keep: Vec<bool> = (0..p)
+            .map(|j| {
+                !local[j]
+                    || (0..l.iterations as usize)
+                        .any(|t| self.guarded[l.start as usize + t * p + j])
+            })
+            .collect();
+        // What the kept values are computed from, within the iteration.
+        let mut needed = keep.clone();
+        for j in (0..p).rev() {
+            if needed[j] {
+                for s in l.body[j].1 {
+                    if let Some(jj) = same_iteration(l, s) {
+                        needed[jj as usize] = true;
+                    }
+                }
+            }
+        }
+        self.emit_loop(
+            b,
+            l,
+            false,
+            |g, b, frame| {
+                let mut cache = HashMap::new();
+                for j in (0..l.period).filter(|&j| needed[j as usize]) {
+                    let i = l.start + j;
+                    let (v, _) = g.forward_node(b, sigs, frame, i, j, bufs, &mut cache);
+                    if keep[j as usize] {
+                        g.store(b, frame, bufs.values, i, 1, 0, v);
+                    }
+                    if !local[j as usize] {
+                        let zero = b.ins().f64const(0.0);
+                        g.store(b, frame, bufs.adjoints, i, 1, 0, zero);
+                    }
+                }
+            },
+            table,
+        );
+    }
+
+    /// A reverse loop over `l`, last iteration first. Each iteration first recomputes its
+    /// values and partials in registers (operands from other iterations or stretches are
+    /// read from the value buffer), then sweeps its adjoints back.
+    ///
+    /// The interpreter skips a node whose adjoint is exactly zero, so that `0 · ∞` never
+    /// makes a NaN. Where every partial of the iteration is finite the skip changes no bit
+    /// (a skipped contribution would add `±0` to an adjoint that is never `−0`: sums start
+    /// from `+0`, and only a seeded output can hold `−0`), so the iteration takes a path
+    /// without the skip's compare-and-select, except into outputs; otherwise it takes the
+    /// path with it.
+    fn reverse_loop(
+        &self,
+        b: &mut FunctionBuilder,
+        sigs: &Sigs,
+        bufs: &Buffers,
+        l: &Loop,
+        table: Option<(i64, u32)>,
+    ) {
+        let local = self.loop_locals(l);
+        self.emit_loop(
+            b,
+            l,
+            true,
+            |g, b, frame| {
+                let mut cache = HashMap::new();
+                let mut parts = Vec::with_capacity(l.period as usize);
+                let mut computed = Vec::new();
+                for j in 0..l.period {
+                    let i = l.start + j;
+                    let (_, d) = g.forward_node(b, sigs, frame, i, j, bufs, &mut cache);
+                    if let Some(d) = d {
+                        for (k, dk) in d.iter().enumerate() {
+                            if let (Some(dk), Partial::Stored) = (dk, g.partial(frame, i, j, k)) {
+                                computed.push(*dk);
+                            }
+                        }
+                    }
+                    parts.push(d);
+                }
+                let fast = b.create_block();
+                let slow = b.create_block();
+                let join = b.create_block();
+                match tree_sum(b, computed) {
+                    None => {
+                        b.ins().jump(fast, &[]);
+                    }
+                    Some(sum) => {
+                        // `sum − sum` is 0 if the sum is finite, NaN if it is not: if any
+                        // partial is infinite or NaN, or (rarely, and safely) the finite
+                        // ones overflow.
+                        let check = b.ins().fsub(sum, sum);
+                        let finite = b.ins().fcmp(FloatCC::Ordered, check, check);
+                        b.ins().brif(finite, fast, &[], slow, &[]);
+                    }
+                }
+                let group = Group {
+                    base: l.start,
+                    local: &local,
+                };
+                for (block, skip_zeros) in [(fast, false), (slow, true)] {
+                    b.switch_to_block(block);
+                    let mut acc = HashMap::new();
+                    for j in (0..l.period).rev() {
+                        g.reverse_node(
+                            b,
+                            frame,
+                            &group,
+                            &mut acc,
+                            bufs,
+                            l.start + j,
+                            j,
+                            parts[j as usize],
+                            skip_zeros,
+                        );
+                    }
+                    b.ins().jump(join, &[]);
+                }
+                b.switch_to_block(join);
+            },
+            table,
+        );
+    }
+
+    /// Stores `v` as entry `k` of node `i`'s `width` entries in buffer `base`.
+    #[allow(clippy::too_many_arguments)]
+    fn store(
+        &self,
+        b: &mut FunctionBuilder,
+        frame: &Frame,
+        base: Value,
+        i: u32,
+        width: i64,
+        k: usize,
+        v: Value,
+    ) {
+        let stride = frame.lp.as_ref().map_or(0, |l| l.period as i64);
+        let at = self.address(b, frame, base, i, stride, width);
+        b.ins().store(FLAGS, v, at, 8 * k as i32);
+    }
+
+    /// How node `i`'s (body position `j`) partial in operand `k` is known: a constant of
+    /// the step, or computed by its rule.
+    fn partial(&self, frame: &Frame, i: u32, j: u32, k: usize) -> Partial {
+        match self.program.step(i as usize) {
+            Step::Add => Partial::One,
+            Step::Sub => [Partial::One, Partial::MinusOne][k],
+            Step::Neg => Partial::MinusOne,
+            Step::Scale => match self.resolved_slot(frame, i, j, 1) {
+                LoopOperand::Const(c) => Partial::Constant(c),
+                _ => Partial::Stored,
+            },
+            _ => Partial::Stored,
+        }
     }
 
     /// A machine loop over `l`'s iterations (downwards if `down`), `body` emitting one
@@ -468,6 +638,7 @@ impl Gen<'_> {
                 body: &l.body,
                 start: l.start,
                 period: l.period,
+                iterations: l.iterations,
                 t,
                 table,
             }),
@@ -500,6 +671,8 @@ impl Gen<'_> {
         }
     }
 
+    /// Node `i`'s (body position `j`) value and the partials its rule computes, in
+    /// registers; same-iteration operands come from `cache`, the rest from the value buffer.
     #[allow(clippy::too_many_arguments)]
     fn forward_node(
         &self,
@@ -508,12 +681,10 @@ impl Gen<'_> {
         frame: &Frame,
         i: u32,
         j: u32,
-        values: Value,
-        partials: Value,
-        scratch: Value,
+        bufs: &Buffers,
         cache: &mut HashMap<u32, Value>,
-        store_value: bool,
-    ) {
+    ) -> NodeCode {
+        let (values, scratch) = (bufs.values, bufs.scratch);
         let step = self.program.step(i as usize);
         let lp = frame.lp.as_ref();
         let operand = |b: &mut FunctionBuilder, k: usize| -> Option<Value> {
@@ -602,20 +773,8 @@ impl Gen<'_> {
                 unreachable!("programs with calls are not compiled")
             }
         };
-        let stride = lp.map_or(0, |l| l.period as i64);
-        if store_value {
-            let at = self.address(b, frame, values, i, stride, 1);
-            b.ins().store(FLAGS, v, at, 0);
-        }
-        if let Some(d) = d {
-            let at = self.address(b, frame, partials, i, stride, 2);
-            for (k, dk) in d.into_iter().enumerate() {
-                if let Some(dk) = dk {
-                    b.ins().store(FLAGS, dk, at, 8 * k as i32);
-                }
-            }
-        }
         cache.insert(lp.map_or(i, |_| j), v);
+        (v, d)
     }
 
     /// Emits a rule's trace on `args`; returns the value and partials.
@@ -723,9 +882,11 @@ impl Gen<'_> {
     }
 
     /// The reverse step of node `i` (body position `j` in a loop): adds its adjoint times
-    /// each partial into its operand nodes' adjoints, unless the adjoint is exactly zero.
-    /// Adjoints of the group's local nodes are accumulated in `acc` (registers), the rest
-    /// in memory.
+    /// each partial into its operand nodes' adjoints, unless the adjoint is exactly zero
+    /// (with `skip_zeros`; without it, only where the partial may not be finite or the
+    /// operand is an output, see [`Gen::reverse_loop`]). Adjoints of the group's local
+    /// nodes are accumulated in `acc` (registers), the rest in memory. Computed partials
+    /// come from `parts` (registers) if given, else from the partials buffer.
     #[allow(clippy::too_many_arguments)]
     fn reverse_node(
         &self,
@@ -733,12 +894,13 @@ impl Gen<'_> {
         frame: &Frame,
         group: &Group,
         acc: &mut HashMap<u32, Value>,
+        bufs: &Buffers,
         i: u32,
         j: u32,
-        partials: Value,
-        adjoints: Value,
+        parts: NodeParts,
+        skip_zeros: bool,
     ) {
-        let step = self.program.step(i as usize);
+        let (partials, adjoints) = (bufs.partials, bufs.adjoints);
         let lp = frame.lp.as_ref();
         let stride = lp.map_or(0, |l| l.period as i64);
         let key = i - group.base;
@@ -751,16 +913,6 @@ impl Gen<'_> {
             b.ins().load(F64, FLAGS, at, 0)
         };
         let skip = b.ins().fcmp(FloatCC::Equal, a, zero);
-        let partial = |k: usize| match step {
-            Step::Add => Partial::One,
-            Step::Sub => [Partial::One, Partial::MinusOne][k],
-            Step::Neg => Partial::MinusOne,
-            Step::Scale => match self.resolved_slot(frame, i, j, 1) {
-                LoopOperand::Const(c) => Partial::Constant(c),
-                _ => Partial::Stored,
-            },
-            _ => Partial::Stored,
-        };
         for k in 0..2 {
             let slot = self.resolved_slot(frame, i, j, k);
             let LoopOperand::Node {
@@ -770,12 +922,14 @@ impl Gen<'_> {
             else {
                 continue;
             };
-            // The interpreter's `partial · adjoint`, operand for operand.
-            let prod = match partial(k) {
-                Partial::One => {
-                    let one = b.ins().f64const(1.0);
-                    b.ins().fmul(one, a)
-                }
+            let partial = self.partial(frame, i, j, k);
+            // Keep the skip where a zero adjoint's contribution could change a bit.
+            let guard = skip_zeros
+                || matches!(partial, Partial::Constant(c) if !c.is_finite())
+                || self.may_be_output(frame, first, operand_stride);
+            // The interpreter's `partial · adjoint`, operand for operand (`1 · a` is `a`).
+            let prod = match partial {
+                Partial::One => a,
                 Partial::MinusOne => {
                     let m = b.ins().f64const(-1.0);
                     b.ins().fmul(m, a)
@@ -785,8 +939,13 @@ impl Gen<'_> {
                     b.ins().fmul(c, a)
                 }
                 Partial::Stored => {
-                    let pat = self.address(b, frame, partials, i, stride, 2);
-                    let d = b.ins().load(F64, FLAGS, pat, 8 * k as i32);
+                    let d = match parts.and_then(|d| d[k]) {
+                        Some(d) => d,
+                        None => {
+                            let pat = self.address(b, frame, partials, i, stride, 2);
+                            b.ins().load(F64, FLAGS, pat, 8 * k as i32)
+                        }
+                    };
                     b.ins().fmul(d, a)
                 }
             };
@@ -801,17 +960,35 @@ impl Gen<'_> {
                     // Starts from +0, as the zero-filled adjoint buffer would.
                     let old = acc.get(&kk).copied().unwrap_or(zero);
                     let new = b.ins().fadd(old, prod);
-                    let kept = b.ins().select(skip, old, new);
+                    let kept = if guard {
+                        b.ins().select(skip, old, new)
+                    } else {
+                        new
+                    };
                     acc.insert(kk, kept);
                 }
                 _ => {
                     let oat = self.address(b, frame, adjoints, first, operand_stride, 1);
                     let old = b.ins().load(F64, FLAGS, oat, 0);
                     let new = b.ins().fadd(old, prod);
-                    let kept = b.ins().select(skip, old, new);
+                    let kept = if guard {
+                        b.ins().select(skip, old, new)
+                    } else {
+                        new
+                    };
                     b.ins().store(FLAGS, kept, oat, 0);
                 }
             }
+        }
+    }
+
+    /// Whether the node `first + stride·t` is an output for some iteration `t` of the
+    /// frame's loop (or `first` is, outside loops): its adjoint may be a seeded `−0`.
+    fn may_be_output(&self, frame: &Frame, first: u32, stride: i64) -> bool {
+        match &frame.lp {
+            Some(l) if stride != 0 => (0..l.iterations as i64)
+                .any(|t| self.outputs[(first as i64 + stride * t) as usize]),
+            _ => self.outputs[first as usize],
         }
     }
 
@@ -829,6 +1006,35 @@ impl Gen<'_> {
             },
         }
     }
+}
+
+/// The buffers a sweep reads and writes, and a scratch slot for rule calls.
+struct Buffers {
+    values: Value,
+    partials: Value,
+    adjoints: Value,
+    scratch: Value,
+}
+
+/// The partials a node's rule computes (`None` for linear steps), in registers.
+type NodeParts = Option<[Option<Value>; 2]>;
+
+/// A node's value and its rule's partials, in registers.
+type NodeCode = (Value, NodeParts);
+
+/// The sum of `terms` as a balanced tree (short dependency chains), if any.
+fn tree_sum(b: &mut FunctionBuilder, mut terms: Vec<Value>) -> Option<Value> {
+    while terms.len() > 1 {
+        terms = terms
+            .chunks(2)
+            .map(|c| match *c {
+                [x, y] => b.ins().fadd(x, y),
+                [x] => x,
+                _ => unreachable!("chunks of two"),
+            })
+            .collect();
+    }
+    terms.pop()
 }
 
 /// A stretch whose nodes' adjoints may live in registers: a straight piece, or one

@@ -522,7 +522,7 @@ impl Program {
         weights: &[f64],
         grad: &mut [U],
     ) {
-        self.backward_with(ws, weights, grad, |program, ws| {
+        self.backward_with(ws, weights, grad, true, |program, ws| {
             let saved = &ws.saved;
             sweep_with_blocks(
                 &ws.nodes,
@@ -547,13 +547,15 @@ impl Program {
     /// [`Program::forward`] at `f64` with the node values computed by `sweep` (compiled
     /// code) instead of the interpreter: `sweep` gets the value buffer, one entry per node,
     /// with the inputs in place, and fills in at least the values the guards and outputs
-    /// read. Returns false if a guard fails.
+    /// read; it also gets the adjoint buffer and zeroes every adjoint its reverse sweep
+    /// reads from memory, except the inputs' (see [`Program::backward_by`]). Returns false
+    /// if a guard fails.
     #[cfg(feature = "jit")]
     pub(crate) fn forward_by(
         &self,
         x: &[f64],
         ws: &mut Workspace<f64>,
-        sweep: impl FnOnce(&mut [f64]),
+        sweep: impl FnOnce(&mut [f64], &mut [f64]),
     ) -> bool {
         assert_eq!(
             x.len(),
@@ -562,35 +564,45 @@ impl Program {
         );
         ws.prepare(self);
         ws.values[1..=self.inputs].copy_from_slice(x);
-        sweep(&mut ws.values);
+        sweep(&mut ws.values, &mut ws.adjoints);
         self.guards_hold(&ws.values)
     }
 
     /// [`Program::backward_weighted`] at `f64` with the reverse sweep done by `sweep`
-    /// (compiled code): it gets the adjoint buffer, one entry per node, with the outputs
-    /// seeded, and propagates them back to the inputs.
+    /// (compiled code), after [`Program::forward_by`]: it gets the values and the adjoint
+    /// buffer, one entry per node, with the outputs seeded, and propagates them back to the
+    /// inputs. Only the inputs' adjoints are zeroed here: the forward sweep zeroed the
+    /// others it reads, so a call costs no pass over the whole buffer.
     #[cfg(feature = "jit")]
     pub(crate) fn backward_by(
         &self,
         ws: &mut Workspace<f64>,
         weights: &[f64],
         grad: &mut [f64],
-        sweep: impl FnOnce(&mut [f64]),
+        sweep: impl FnOnce(&[f64], &mut [f64]),
     ) {
-        self.backward_with(ws, weights, grad, |_, ws| sweep(&mut ws.adjoints));
+        self.backward_with(ws, weights, grad, false, |_, ws| {
+            sweep(&ws.values, &mut ws.adjoints)
+        });
     }
 
-    /// Seeds the outputs' adjoints with `weights`, runs `sweep`, and reads the gradient
-    /// out under the NaN convention.
+    /// Zeroes the adjoints (all of them, or with `clear_all` false only the sink's and the
+    /// inputs'), seeds the outputs' adjoints with `weights`, runs `sweep`, and reads the
+    /// gradient out under the NaN convention.
     fn backward_with<U: Scalar>(
         &self,
         ws: &mut Workspace<U>,
         weights: &[f64],
         grad: &mut [U],
+        clear_all: bool,
         sweep: impl FnOnce(&Self, &mut Workspace<U>),
     ) {
         debug_assert_eq!(weights.len(), self.outputs.len());
-        ws.adjoints.fill(U::zero());
+        if clear_all {
+            ws.adjoints.fill(U::zero());
+        } else {
+            ws.adjoints[..=self.inputs].fill(U::zero());
+        }
         let mut nan = false;
         for (k, (out, &w)) in self.outputs.iter().zip(weights).enumerate() {
             if w == 0.0 {

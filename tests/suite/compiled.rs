@@ -148,6 +148,37 @@ fn non_finite_values_compiled_equal_interpreted() {
     compiled_equals_interpreted("non-finite", f, &at);
 }
 
+/// Inside rolled loops, iterations whose partials are all finite drop the zero-adjoint
+/// skip (it changes no bit there) and the others keep it: an infinite or NaN partial
+/// behind a zero adjoint must still contribute nothing, iteration by iteration, in loops
+/// whose iterations mix both kinds.
+#[test]
+fn zero_adjoints_behind_infinite_partials_in_loops_contribute_nothing() {
+    let f = |x: &[Var<f64>]| {
+        let mut s = Var::constant(0.0);
+        for i in 0..x.len() {
+            // sqrt'(0) = ∞ behind a zero adjoint where x_i = 1 or x_i = 2; a NaN value
+            // (sqrt of a negative) where x_i < 1 or x_i > 2 reaches the sum.
+            let dead = (x[i] - 1.0).sqrt() * 0.0 + (2.0 - x[i]).sqrt() * 0.0;
+            s = s + dead + x[i] * x[i];
+        }
+        s
+    };
+    let n = 24;
+    let mut at = vec![vec![1.0; n], vec![2.0; n], vec![0.0; n]];
+    // Iterations of both kinds in one sweep, the infinite ones at the loop's ends too.
+    at.push((0..n).map(|i| [1.0, 1.5, 2.0][i % 3]).collect());
+    at.push((0..n).map(|i| if i % 7 == 3 { -1.0 } else { 1.5 }).collect());
+    compiled_equals_interpreted("zero adjoints", f, &at);
+    let mut rec = mixad::record(f, &at[0]);
+    rec.compile().unwrap();
+    assert!(rec.loop_coverage() > 0.8, "the test is about loops");
+    let g = rec.gradient(&at[3]);
+    for (i, gi) in g.iter().enumerate() {
+        assert_eq!(*gi, 2.0 * at[3][i], "∂{i}");
+    }
+}
+
 /// A guard that fails at a new point records again there, compiled or not, and the
 /// new recording starts uncompiled.
 #[test]
