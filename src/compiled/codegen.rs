@@ -1,26 +1,35 @@
 //! Machine code for a rolled program's value-and-gradient sweeps, generated with Cranelift.
 //!
 //! Two functions per program. The forward sweep writes node values (those read by guards,
-//! outputs or later code; the rest stay in registers) and rule partials into the same
-//! buffers the interpreter uses, so guards and outputs are read exactly as after an
-//! interpreted replay. The reverse sweep propagates adjoints
-//! from the outputs back to the inputs. Each [`Loop`] of the rolling becomes a machine
-//! loop over its iterations; straight stretches become straight-line code.
+//! outputs or later code; the rest stay in registers) into the buffer the interpreter
+//! uses, so guards and outputs are read exactly as after an interpreted replay, and zeroes
+//! the adjoints the reverse sweep will read from memory (no pass clears the whole buffer).
+//! The reverse sweep propagates adjoints from the outputs back to the inputs. Each
+//! [`Loop`] of the rolling becomes a machine loop over its iterations; straight stretches
+//! become straight-line code.
+//!
+//! In a loop, the reverse sweep recomputes each iteration's values and partials in
+//! registers before sweeping it back (a few arithmetic operations instead of storing and
+//! reloading two partials per node), values and adjoints that pass from one iteration to
+//! the next (a running sum's) stay in registers, and an iteration whose partials are all
+//! finite runs without the zero-adjoint compare-and-select, which cannot change a bit there
+//! (see [`Gen::reverse_loop`]). Straight stretches store their partials in the forward
+//! sweep and keep the select.
 //!
 //! Nothing here states a derivative: linear steps (`+`, `−`, negation, scaling) are the
 //! engine's structure, and a rule's partials come from its trace ([`super::trace`]),
 //! lowered with the value lowering the rules state ([`crate::rules::ValueLowering`]).
 //! A rule that cannot be traced is a call to the rule itself at `f64`. The arithmetic is
 //! the interpreter's, operation for operation (no fused multiply-add, the same operand
-//! order, zero adjoints skipped the same way), so compiled and interpreted results agree
-//! to the bit.
+//! order, zero adjoints skipped wherever skipping could change a bit), so compiled and
+//! interpreted results agree to the bit.
 
 use std::collections::HashMap;
 
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::types::{F64, I64};
 use cranelift_codegen::ir::{
-    AbiParam, InstBuilder, MemFlagsData, SigRef, StackSlotData, StackSlotKind, Value,
+    AbiParam, BlockArg, InstBuilder, MemFlagsData, SigRef, StackSlotData, StackSlotKind, Value,
 };
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
@@ -159,6 +168,13 @@ struct LoopFrame<'l> {
     t: Value,
     /// The loop's constant table, if any: its address and column count.
     table: Option<(i64, u32)>,
+    /// The nodes (`first` of a `stride = period` operand, so: iteration `t − 1`) whose
+    /// values (forward) or adjoints (reverse) pass between iterations in registers, and
+    /// the registers holding them on entry to this iteration.
+    carry: &'l [u32],
+    carry_in: Vec<Value>,
+    /// Whether `carry_in` holds values (forward) or adjoints (reverse).
+    carries_values: bool,
 }
 
 /// Generates the two sweeps of `program`, rolled as `rolled`; `Err` carries the code
@@ -373,11 +389,12 @@ impl Gen<'_> {
                                     base: *start,
                                     local: &local,
                                 };
-                                let mut acc = HashMap::new();
+                                let (mut acc, mut next) = (HashMap::new(), HashMap::new());
                                 // No finiteness check here: zero adjoints always skip.
                                 for i in (*start..*end).rev() {
                                     self.reverse_node(
-                                        &mut b, &frame, &group, &mut acc, &bufs, i, i, None, true,
+                                        &mut b, &frame, &group, &mut acc, &mut next, &bufs, i, i,
+                                        None, true,
                                     );
                                 }
                             }
@@ -468,10 +485,27 @@ impl Gen<'_> {
                 }
             }
         }
+        // Values read by the next iteration (a running sum, say) pass to it in registers,
+        // off the store-to-load path; they are stored too, for the reverse sweep.
+        let carry = carried_positions(l);
+        let straight = Frame { lp: None };
+        let init = carry
+            .iter()
+            .map(|&j| {
+                let at = self.address(b, &straight, bufs.values, l.start + j - l.period, 0, 1);
+                b.ins().load(F64, FLAGS, at, 0)
+            })
+            .collect();
+        let firsts: Vec<u32> = carry.iter().map(|&j| l.start + j - l.period).collect();
         self.emit_loop(
             b,
             l,
             false,
+            Carry {
+                firsts: &firsts,
+                init,
+                values: true,
+            },
             |g, b, frame| {
                 let mut cache = HashMap::new();
                 for j in (0..l.period).filter(|&j| needed[j as usize]) {
@@ -485,6 +519,7 @@ impl Gen<'_> {
                         g.store(b, frame, bufs.adjoints, i, 1, 0, zero);
                     }
                 }
+                carry.iter().map(|j| cache[j]).collect()
             },
             table,
         );
@@ -508,12 +543,42 @@ impl Gen<'_> {
         l: &Loop,
         table: Option<(i64, u32)>,
     ) {
-        let local = self.loop_locals(l);
-        self.emit_loop(
+        let mut local = self.loop_locals(l);
+        // Adjoints the previous iteration reads (a running sum's, say) pass to it in
+        // registers where nothing else addresses them.
+        let carry = if self.loop_aliases(l) {
+            Vec::new()
+        } else {
+            carried_positions(l)
+        };
+        for &j in &carry {
+            // Within an iteration a carried adjoint lives in a register, like a local one.
+            local[j as usize] = true;
+        }
+        let firsts: Vec<u32> = carry.iter().map(|&j| l.start + j - l.period).collect();
+        let init = carry
+            .iter()
+            .map(|&j| {
+                let node = l.start + j + l.period * (l.iterations - 1);
+                let at = self.address(b, &Frame { lp: None }, bufs.adjoints, node, 0, 1);
+                b.ins().load(F64, FLAGS, at, 0)
+            })
+            .collect();
+        let out = self.emit_loop(
             b,
             l,
             true,
+            Carry {
+                firsts: &firsts,
+                init,
+                values: false,
+            },
             |g, b, frame| {
+                let carried_in = frame
+                    .lp
+                    .as_ref()
+                    .map_or(&[][..], |l| &l.carry_in[..])
+                    .to_vec();
                 let mut cache = HashMap::new();
                 let mut parts = Vec::with_capacity(l.period as usize);
                 let mut computed = Vec::new();
@@ -532,6 +597,9 @@ impl Gen<'_> {
                 let fast = b.create_block();
                 let slow = b.create_block();
                 let join = b.create_block();
+                for _ in &carry {
+                    b.append_block_param(join, F64);
+                }
                 match tree_sum(b, computed) {
                     None => {
                         b.ins().jump(fast, &[]);
@@ -551,13 +619,19 @@ impl Gen<'_> {
                 };
                 for (block, skip_zeros) in [(fast, false), (slow, true)] {
                     b.switch_to_block(block);
-                    let mut acc = HashMap::new();
+                    let mut acc: HashMap<u32, Value> = carry
+                        .iter()
+                        .copied()
+                        .zip(carried_in.iter().copied())
+                        .collect();
+                    let mut next = HashMap::new();
                     for j in (0..l.period).rev() {
                         g.reverse_node(
                             b,
                             frame,
                             &group,
                             &mut acc,
+                            &mut next,
                             bufs,
                             l.start + j,
                             j,
@@ -565,12 +639,42 @@ impl Gen<'_> {
                             skip_zeros,
                         );
                     }
-                    b.ins().jump(join, &[]);
+                    let out: Vec<BlockArg> =
+                        firsts.iter().map(|f| BlockArg::from(next[f])).collect();
+                    b.ins().jump(join, &out);
                 }
                 b.switch_to_block(join);
+                b.block_params(join).to_vec()
             },
             table,
         );
+        // What the first iteration added into the adjoints of the nodes before the loop.
+        for (&first, v) in firsts.iter().zip(out) {
+            let at = self.address(b, &Frame { lp: None }, bufs.adjoints, first, 0, 1);
+            b.ins().store(FLAGS, v, at, 0);
+        }
+    }
+
+    /// Whether an operand of `l` that does not move with the iterations' period addresses
+    /// a node of the loop itself (then no adjoint of the loop is carried in registers).
+    fn loop_aliases(&self, l: &Loop) -> bool {
+        let (lo, hi) = (
+            l.start as i64,
+            l.start as i64 + (l.period * l.iterations) as i64,
+        );
+        l.body.iter().flat_map(|(_, s)| s).any(|s| match *s {
+            LoopOperand::Node { first, stride } if stride != l.period as i64 => {
+                let a = first as i64;
+                let b = a + stride * (l.iterations as i64 - 1);
+                a.min(b) < hi && a.max(b) >= lo
+            }
+            LoopOperand::Node { first, .. } => {
+                // Same period, two or more iterations back: not carried by one register.
+                (first as i64) < lo - l.period as i64
+                    && (first as i64) + (l.period * l.iterations) as i64 > lo
+            }
+            _ => false,
+        })
     }
 
     /// Stores `v` as entry `k` of node `i`'s `width` entries in buffer `base`.
@@ -606,32 +710,42 @@ impl Gen<'_> {
     }
 
     /// A machine loop over `l`'s iterations (downwards if `down`), `body` emitting one
-    /// iteration at the frame's `t`.
+    /// iteration at the frame's `t` and returning the values it carries to the next;
+    /// returns the values carried out of the last iteration.
     fn emit_loop(
         &self,
         b: &mut FunctionBuilder,
         l: &Loop,
         down: bool,
-        body: impl FnOnce(&Self, &mut FunctionBuilder, &Frame),
+        carry: Carry,
+        body: impl FnOnce(&Self, &mut FunctionBuilder, &Frame) -> Vec<Value>,
         table: Option<(i64, u32)>,
-    ) {
+    ) -> Vec<Value> {
         let header = b.create_block();
         let inner = b.create_block();
         let exit = b.create_block();
         b.append_block_param(header, I64);
+        for _ in &carry.init {
+            b.append_block_param(header, F64);
+            b.append_block_param(exit, F64);
+        }
         let first = b
             .ins()
             .iconst(I64, if down { l.iterations as i64 - 1 } else { 0 });
-        b.ins().jump(header, &[first.into()]);
+        let mut args = vec![BlockArg::from(first)];
+        args.extend(carry.init.iter().map(|&v| BlockArg::from(v)));
+        b.ins().jump(header, &args);
         b.switch_to_block(header);
         let t = b.block_params(header)[0];
+        let carry_in = b.block_params(header)[1..].to_vec();
         let go = if down {
             b.ins().icmp_imm_s(IntCC::SignedGreaterThanOrEqual, t, 0)
         } else {
             b.ins()
                 .icmp_imm_s(IntCC::SignedLessThan, t, l.iterations as i64)
         };
-        b.ins().brif(go, inner, &[], exit, &[]);
+        let out: Vec<BlockArg> = carry_in.iter().map(|&v| BlockArg::from(v)).collect();
+        b.ins().brif(go, inner, &[], exit, &out);
         b.switch_to_block(inner);
         let frame = Frame {
             lp: Some(LoopFrame {
@@ -640,13 +754,19 @@ impl Gen<'_> {
                 period: l.period,
                 iterations: l.iterations,
                 t,
+                carry: carry.firsts,
+                carry_in,
+                carries_values: carry.values,
                 table,
             }),
         };
-        body(self, b, &frame);
+        let carried = body(self, b, &frame);
         let next = b.ins().iadd_imm_s(t, if down { -1 } else { 1 });
-        b.ins().jump(header, &[next.into()]);
+        let mut args = vec![BlockArg::from(next)];
+        args.extend(carried.into_iter().map(BlockArg::from));
+        b.ins().jump(header, &args);
         b.switch_to_block(exit);
+        b.block_params(exit).to_vec()
     }
 
     /// The address of node `index`'s entry in `base` (entries of `width` f64s), where
@@ -701,6 +821,16 @@ impl Gen<'_> {
                     let row = b.ins().imul_imm_s(l.t, 8 * columns as i64);
                     let at = b.ins().iadd(base, row);
                     b.ins().load(F64, FLAGS, at, 8 * c as i32)
+                }
+                LoopOperand::Node { first, stride }
+                    if lp.is_some_and(|l| {
+                        l.carries_values && stride == l.period as i64 && l.carry.contains(&first)
+                    }) =>
+                {
+                    // The previous iteration's value, carried in a register.
+                    let l = lp.expect("checked");
+                    let pos = l.carry.iter().position(|&f| f == first).expect("checked");
+                    l.carry_in[pos]
                 }
                 LoopOperand::Node { first, stride } => {
                     // A node of the same iteration (or of straight code) computed above.
@@ -894,6 +1024,7 @@ impl Gen<'_> {
         frame: &Frame,
         group: &Group,
         acc: &mut HashMap<u32, Value>,
+        next: &mut HashMap<u32, Value>,
         bufs: &Buffers,
         i: u32,
         j: u32,
@@ -955,17 +1086,46 @@ impl Gen<'_> {
                 }
                 None => (first >= group.base).then(|| first - group.base),
             };
+            let carried = lp.is_some_and(|l| {
+                !l.carries_values && operand_stride == l.period as i64 && l.carry.contains(&first)
+            });
             match in_group {
                 Some(kk) if group.local[kk as usize] => {
-                    // Starts from +0, as the zero-filled adjoint buffer would.
-                    let old = acc.get(&kk).copied().unwrap_or(zero);
+                    let kept = match acc.get(&kk).copied() {
+                        // The first contribution: the interpreter adds it to +0, which
+                        // only turns −0 into +0; without the skip that sign cannot reach
+                        // memory (see `reverse_loop`), so the addition is left out.
+                        None if !guard => prod,
+                        // Starts from +0, as the zero-filled adjoint buffer would.
+                        old => {
+                            let old = old.unwrap_or(zero);
+                            let new = b.ins().fadd(old, prod);
+                            if guard {
+                                b.ins().select(skip, old, new)
+                            } else {
+                                new
+                            }
+                        }
+                    };
+                    acc.insert(kk, kept);
+                }
+                _ if carried => {
+                    // The previous iteration's adjoint, carried to it in a register; it
+                    // starts from what memory holds (contributions from after the loop).
+                    let old = match next.get(&first) {
+                        Some(&v) => v,
+                        None => {
+                            let oat = self.address(b, frame, adjoints, first, operand_stride, 1);
+                            b.ins().load(F64, FLAGS, oat, 0)
+                        }
+                    };
                     let new = b.ins().fadd(old, prod);
                     let kept = if guard {
                         b.ins().select(skip, old, new)
                     } else {
                         new
                     };
-                    acc.insert(kk, kept);
+                    next.insert(first, kept);
                 }
                 _ => {
                     let oat = self.address(b, frame, adjoints, first, operand_stride, 1);
@@ -986,8 +1146,9 @@ impl Gen<'_> {
     /// frame's loop (or `first` is, outside loops): its adjoint may be a seeded `−0`.
     fn may_be_output(&self, frame: &Frame, first: u32, stride: i64) -> bool {
         match &frame.lp {
-            Some(l) if stride != 0 => (0..l.iterations as i64)
-                .any(|t| self.outputs[(first as i64 + stride * t) as usize]),
+            Some(l) if stride != 0 => {
+                (0..l.iterations as i64).any(|t| self.outputs[(first as i64 + stride * t) as usize])
+            }
             _ => self.outputs[first as usize],
         }
     }
@@ -1006,6 +1167,38 @@ impl Gen<'_> {
             },
         }
     }
+}
+
+/// Values or adjoints passed from one iteration of a loop to the next in registers.
+struct Carry<'a> {
+    /// Per carried body position, the node iteration 0 reads (the `first` of the
+    /// `stride = period` operand).
+    firsts: &'a [u32],
+    /// Their registers on entry to the first iteration swept.
+    init: Vec<Value>,
+    /// Values (forward) or adjoints (reverse).
+    values: bool,
+}
+
+/// The body positions of `l` whose nodes the next iteration reads (operands one period
+/// back), in order.
+fn carried_positions(l: &Loop) -> Vec<u32> {
+    let mut carried: Vec<u32> = l
+        .body
+        .iter()
+        .flat_map(|(_, s)| s)
+        .filter_map(|s| match *s {
+            LoopOperand::Node { first, stride }
+                if stride == l.period as i64 && first < l.start && first + l.period >= l.start =>
+            {
+                Some(first + l.period - l.start)
+            }
+            _ => None,
+        })
+        .collect();
+    carried.sort_unstable();
+    carried.dedup();
+    carried
 }
 
 /// The buffers a sweep reads and writes, and a scratch slot for rule calls.

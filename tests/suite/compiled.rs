@@ -156,11 +156,11 @@ fn non_finite_values_compiled_equal_interpreted() {
 fn zero_adjoints_behind_infinite_partials_in_loops_contribute_nothing() {
     let f = |x: &[Var<f64>]| {
         let mut s = Var::constant(0.0);
-        for i in 0..x.len() {
+        for &xi in x {
             // sqrt'(0) = ∞ behind a zero adjoint where x_i = 1 or x_i = 2; a NaN value
             // (sqrt of a negative) where x_i < 1 or x_i > 2 reaches the sum.
-            let dead = (x[i] - 1.0).sqrt() * 0.0 + (2.0 - x[i]).sqrt() * 0.0;
-            s = s + dead + x[i] * x[i];
+            let dead = (xi - 1.0).sqrt() * 0.0 + (2.0 - xi).sqrt() * 0.0;
+            s = s + dead + xi * xi;
         }
         s
     };
@@ -168,7 +168,11 @@ fn zero_adjoints_behind_infinite_partials_in_loops_contribute_nothing() {
     let mut at = vec![vec![1.0; n], vec![2.0; n], vec![0.0; n]];
     // Iterations of both kinds in one sweep, the infinite ones at the loop's ends too.
     at.push((0..n).map(|i| [1.0, 1.5, 2.0][i % 3]).collect());
-    at.push((0..n).map(|i| if i % 7 == 3 { -1.0 } else { 1.5 }).collect());
+    at.push(
+        (0..n)
+            .map(|i| if i % 7 == 3 { -1.0 } else { 1.5 })
+            .collect(),
+    );
     compiled_equals_interpreted("zero adjoints", f, &at);
     let mut rec = mixad::record(f, &at[0]);
     rec.compile().unwrap();
@@ -177,6 +181,53 @@ fn zero_adjoints_behind_infinite_partials_in_loops_contribute_nothing() {
     for (i, gi) in g.iter().enumerate() {
         assert_eq!(*gi, 2.0 * at[3][i], "∂{i}");
     }
+}
+
+/// Loops whose iterations read earlier iterations in every way the rolling allows: the
+/// previous one (a running sum or a recurrence, carried in registers), two back, a value
+/// of the first iteration read by all later ones, and a carried value also read after
+/// the loop. Compiled must equal interpreted to the bit, including the NaN convention.
+#[test]
+fn loops_reading_earlier_iterations_compiled_equal_interpreted() {
+    let two_back = |x: &[Var<f64>]| {
+        let (mut a, mut b) = (x[0], x[1]);
+        for &xi in &x[2..] {
+            let c = b.sin() * 0.5 + a * xi;
+            (a, b) = (b, c);
+        }
+        a * 2.0 + b
+    };
+    let first_reused = |x: &[Var<f64>]| {
+        let y0 = x[0] * x[0];
+        let mut s = y0;
+        for &xi in &x[1..] {
+            let y = xi * xi;
+            s = s + y * y0 + (y - s).tanh();
+        }
+        s
+    };
+    let carried_and_read_after = |x: &[Var<f64>]| {
+        let mut s = Var::constant(0.0);
+        let mut partial = Vec::new();
+        for &xi in x {
+            s = s * 0.9 + (xi - 1.0).powi(2);
+            partial.push(s);
+        }
+        partial[x.len() / 2] * partial[x.len() / 3] + s.exp()
+    };
+    let n = 30;
+    let pts = points(n, 3);
+    compiled_equals_interpreted("two back", two_back, &pts);
+    compiled_equals_interpreted("first reused", first_reused, &pts);
+    compiled_equals_interpreted("carried and read after", carried_and_read_after, &pts);
+    let mut nan = pts[0].clone();
+    nan[n / 2] = f64::NAN;
+    compiled_equals_interpreted("two back, NaN", two_back, &[pts[0].clone(), nan.clone()]);
+    compiled_equals_interpreted(
+        "carried, NaN",
+        carried_and_read_after,
+        &[pts[0].clone(), nan],
+    );
 }
 
 /// A guard that fails at a new point records again there, compiled or not, and the
