@@ -656,23 +656,23 @@ impl Gen<'_> {
     }
 
     /// Whether an operand of `l` that does not move with the iterations' period addresses
-    /// a node of the loop itself (then no adjoint of the loop is carried in registers).
+    /// a node of the loop, or the period before it (which the first iteration reads as
+    /// its predecessor's): then no adjoint of the loop is carried in registers, as a
+    /// contribution through memory could be overwritten by the carried one.
     fn loop_aliases(&self, l: &Loop) -> bool {
+        let period = l.period as i64;
         let (lo, hi) = (
-            l.start as i64,
-            l.start as i64 + (l.period * l.iterations) as i64,
+            l.start as i64 - period,
+            l.start as i64 + period * l.iterations as i64,
         );
         l.body.iter().flat_map(|(_, s)| s).any(|s| match *s {
-            LoopOperand::Node { first, stride } if stride != l.period as i64 => {
+            LoopOperand::Node { first, stride } if stride != period => {
                 let a = first as i64;
                 let b = a + stride * (l.iterations as i64 - 1);
                 a.min(b) < hi && a.max(b) >= lo
             }
-            LoopOperand::Node { first, .. } => {
-                // Same period, two or more iterations back: not carried by one register.
-                (first as i64) < lo - l.period as i64
-                    && (first as i64) + (l.period * l.iterations) as i64 > lo
-            }
+            // Same period, two or more iterations back: not carried by one register.
+            LoopOperand::Node { first, .. } => (first as i64) < lo,
             _ => false,
         })
     }

@@ -215,8 +215,19 @@ fn loops_reading_earlier_iterations_compiled_equal_interpreted() {
         }
         partial[x.len() / 2] * partial[x.len() / 3] + s.exp()
     };
+    // The node before the loop is both the running sum's start (read one period back by
+    // the first iteration) and read by every iteration as an invariant.
+    let start_reused = |x: &[Var<f64>]| {
+        let a = x[0] * 1.5;
+        let mut s = a;
+        for &xi in &x[1..] {
+            s = xi * a + s * 0.9;
+        }
+        s
+    };
     let n = 30;
     let pts = points(n, 3);
+    compiled_equals_interpreted("start reused", start_reused, &pts);
     compiled_equals_interpreted("two back", two_back, &pts);
     compiled_equals_interpreted("first reused", first_reused, &pts);
     compiled_equals_interpreted("carried and read after", carried_and_read_after, &pts);
