@@ -96,10 +96,11 @@ impl<const N: usize> Lanes<N> {
             }
             let y = job.program.output_at(&self.workspace, i);
             let nan = y.value.is_nan();
-            for k in w[0]..w[1] {
-                let lane = (job.colours[p.col_idx()[k]] as usize).wrapping_sub(first);
+            let cols = &p.col_idx()[w[0]..w[1]];
+            for (v, &j) in values[w[0]..w[1]].iter_mut().zip(cols) {
+                let lane = (job.colours[j] as usize).wrapping_sub(first);
                 if lane < N {
-                    values[k] = if nan { f64::NAN } else { y.tangents[lane] };
+                    *v = if nan { f64::NAN } else { y.tangents[lane] };
                 }
             }
         }

@@ -180,7 +180,7 @@ fn broyden_tridiagonal_takes_three_colours() {
     let points = [random_vec(1, n), random_vec(2, n), vec![-1.0; n]];
     let colours = check(
         |x: &[V]| broyden(x),
-        |x| broyden(x),
+        broyden,
         &points,
         Some(&tridiagonal(n)),
         "broyden",
@@ -446,7 +446,7 @@ fn a_flipped_branch_is_detected_again() {
             assert_matches_dense(&buffer, &dense, &what);
             assert_matches(
                 &buffer.to_dense(),
-                &finite_differences(|x| branchy(x), x),
+                &finite_differences(branchy, x),
                 1e-6,
                 &what,
             );
