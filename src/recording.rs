@@ -815,6 +815,7 @@ where
     /// `(F(x), ∂F/∂x)` with the Jacobian sparse, from the same sweeps.
     ///
     /// ```
+    /// use num_traits::Float;
     /// let mut rec = mixad::record(|x| vec![x[0] * x[1], x[1].exp()], &[1.0, 0.0]);
     /// let (y, j) = rec.values_and_sparse_jacobian(&[3.0, 0.0]);
     /// assert_eq!(y, vec![0.0, 1.0]);
@@ -836,6 +837,7 @@ where
     ///
     /// ```
     /// use mixad::SparseJacobian;
+    /// use num_traits::Float;
     /// let mut rec = mixad::record(|x| vec![x[0].sin(), x[0] * x[1]], &[0.0, 1.0]);
     /// let (mut y, mut j) = (vec![0.0; 2], SparseJacobian::default());
     /// for t in 0..3 {
@@ -871,6 +873,7 @@ where
     /// sparse Jacobian's values. Detected and coloured on first use.
     ///
     /// ```
+    /// use num_traits::Float;
     /// let mut rec = mixad::record(|x| vec![x[0] * x[1], x[1].floor() + x[2]], &[1.0; 3]);
     /// let p = rec.jacobian_pattern();
     /// assert_eq!(p.row(0), &[0, 1]);

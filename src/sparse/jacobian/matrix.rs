@@ -12,6 +12,7 @@ use crate::sparse::jacobian::pattern::JacobianPattern;
 ///
 /// ```
 /// use mixad::reverse::Var;
+/// use num_traits::Float;
 /// let f = |x: &[Var<f64>]| vec![x[0] * x[1], x[2].exp()];
 /// let j = mixad::sparse_jacobian(f, &[2.0, 3.0, 0.0]);
 /// assert_eq!((j.nrows(), j.ncols(), j.nnz()), (2, 3, 3));
@@ -82,6 +83,7 @@ impl SparseJacobian {
     /// The pattern (shared by every Jacobian of the same plan).
     ///
     /// ```
+    /// use num_traits::Float;
     /// let j = mixad::sparse_jacobian(|x| vec![x[1].sin()], &[1.0, 2.0]);
     /// assert_eq!(j.pattern().row(0), &[1]);
     /// ```

@@ -22,6 +22,7 @@ use crate::sparse::pattern::{kinds, operands};
 ///
 /// ```
 /// use mixad::reverse::Var;
+/// use num_traits::Float;
 /// let f = |x: &[Var<f64>]| vec![x[0] * x[1], x[2].sin(), x[1] + 1.0];
 /// let mut rec = mixad::record(f, &[1.0, 2.0, 3.0]);
 /// let p = rec.jacobian_pattern();
