@@ -40,9 +40,10 @@ use crate::sparse::{
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Options {
-    /// Tangent lanes per sweep of a Hessian (dense columns, sparse colours): 1, 2, 4, 8 or
-    /// 16. `None` chooses from the problem: every column (colour) in one sweep when they
-    /// fit in 16 lanes, else 8 columns (16 colours) per sweep.
+    /// Tangent lanes per sweep of a Hessian (dense columns, sparse colours) and of a
+    /// forward sparse Jacobian (column colours): 1, 2, 4, 8 or 16. `None` chooses from the
+    /// problem: every column (colour) in one sweep when they fit in 16 lanes, else 8
+    /// columns (16 colours) per sweep.
     pub lanes: Option<usize>,
     /// How the sweeps of one evaluation are spread over threads.
     pub parallelism: Parallelism,
