@@ -11,12 +11,13 @@
 //! The greedy algorithm gives each vertex (column, or row) in turn the smallest colour
 //! none of its distance-2 neighbours has. The order matters: on the five-point stencil
 //! the natural, largest-first, smallest-last and incidence-degree orders all need 7
-//! colours, where 5 suffice. So where every distance-2 degree is below 128 (the sparse,
+//! colours, where 5 suffice. So the first colouring, in incidence-degree order (the
+//! vertex with the most coloured neighbours next), is kept only if it meets the lower
+//! bound (the largest net); else, where every distance-2 degree is below 128 (the sparse,
 //! structured patterns where the count matters most), the next vertex is the one whose
 //! neighbours show the most distinct colours (DSATUR, ties to the most neighbours), which
-//! finds the 5; elsewhere the order is incidence degree (the vertex with the most
-//! coloured neighbours next), followed by a few passes of iterated greedy, which never
-//! add a colour and often remove one. Either way the count is at most the largest
+//! finds the 5; failing that, a few passes of iterated greedy, which never add a colour
+//! and often remove one. Either way the count is at most the largest
 //! distance-2 degree plus one, and at least the largest net (a row's entries, for a column
 //! colouring), which every colouring must give distinct colours. Cost: the sum over nets
 //! of their squared sizes (times a logarithm for DSATUR's queue).
@@ -42,12 +43,17 @@ pub(crate) fn colour(
     net_ptr: &[usize],
     net_vs: &[usize],
 ) -> Bipartite {
-    if let Some(c) = saturation(v_ptr, v_nets, net_ptr, net_vs) {
-        return c;
-    }
     let mut best = incidence_order(v_ptr, v_nets, net_ptr, net_vs);
     // No colouring has fewer colours than the largest net has members.
     let bound = net_ptr.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
+    if best.count <= bound {
+        return best;
+    }
+    if let Some(c) = saturation(v_ptr, v_nets, net_ptr, net_vs) {
+        if c.count < best.count {
+            return c;
+        }
+    }
     let mut current = best.clone();
     for pass in 0..ITERATIONS {
         if best.count <= bound {

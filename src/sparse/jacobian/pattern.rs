@@ -15,7 +15,7 @@
 //! `Σ xⱼ`) grows one set in place rather than copying it at every step.
 
 use crate::reverse::program::Program;
-use crate::sparse::pattern::{kinds, operands};
+use crate::sparse::pattern::{kinds, operands, Kind};
 
 /// The sparsity pattern of an `m × n` Jacobian, in compressed-row form: row `i`'s
 /// columns are `col_idx()[row_ptr()[i]..row_ptr()[i + 1]]`, sorted and unique.
@@ -327,39 +327,45 @@ pub(crate) fn detect(program: &Program) -> JacobianPattern {
     let first = n + 1;
     let kinds = kinds(program, first);
 
-    // Nodes that reach an output through operations that depend on their operands.
+    // Backward: the nodes that reach an output through operations that depend on their
+    // operands, and of each such node its distinct operands (node `i`'s are
+    // `op_list[op_ptr[i + 1 − first]..op_ptr[i − first]]`, laid out back to front); the
+    // readers of each set. A node's reach is final when the pass gets to it.
     let mut reach = vec![false; len];
     for k in 0..m {
         if let Some(o) = program.output_node(k) {
             reach[o as usize] = true;
         }
     }
-    for i in (first..len).rev() {
-        if reach[i] && kinds[i].depends() {
-            for a in operands(program, i, kinds[i]) {
-                reach[a as usize] = true;
-            }
-        }
-    }
-
-    // Readers of each set: the reached nodes that depend on it (each distinct operand once).
     let mut readers = vec![0u32; len];
-    let mut ops: Vec<u32> = Vec::new();
-    let distinct = |ops: &mut Vec<u32>, i: usize| {
-        ops.clear();
-        ops.extend(operands(program, i, kinds[i]));
-        if ops.len() > 1 {
-            ops.sort_unstable();
-            ops.dedup();
-        }
-    };
-    for i in first..len {
-        if reach[i] && kinds[i].depends() {
-            distinct(&mut ops, i);
-            for &a in &ops {
+    let mut op_ptr: Vec<u32> = vec![0; len - first + 1];
+    let mut op_list: Vec<u32> = Vec::with_capacity(2 * (len - first));
+    for i in (first..len).rev() {
+        let kind = kinds[i];
+        if reach[i] && kind.depends() {
+            let start = op_list.len();
+            match kind {
+                Kind::Scalar(_) => op_list.extend(program.node_operands(i).into_iter().flatten()),
+                _ => op_list.extend(operands(program, i, kind)),
+            }
+            let ops = &mut op_list[start..];
+            if ops.len() > 1 {
+                ops.sort_unstable();
+                let mut kept = 1;
+                for t in 1..ops.len() {
+                    if ops[t] != ops[kept - 1] {
+                        ops[kept] = ops[t];
+                        kept += 1;
+                    }
+                }
+                op_list.truncate(start + kept);
+            }
+            for &a in &op_list[start..] {
+                reach[a as usize] = true;
                 readers[a as usize] += 1;
             }
         }
+        op_ptr[i - first] = op_list.len() as u32;
     }
 
     // The rows of each output node (several outputs may be one node).
@@ -396,10 +402,11 @@ pub(crate) fn detect(program: &Program) -> JacobianPattern {
     }
     let mut scratch = Vec::new();
     for i in first..len {
-        if !(reach[i] && kinds[i].depends()) {
+        let ops = &op_list[op_ptr[i - first + 1] as usize..op_ptr[i - first] as usize];
+        if ops.is_empty() {
+            // Depends on nothing (or reaches no output): no set.
             continue;
         }
-        distinct(&mut ops, i);
         // Take over the largest set this node is the last reader of; else a fresh buffer.
         let base = ops
             .iter()
@@ -415,7 +422,7 @@ pub(crate) fn detect(program: &Program) -> JacobianPattern {
             None => sets.alloc(),
         };
         let mut set = std::mem::take(&mut sets.pool[s as usize]);
-        for &a in &ops {
+        for &a in ops {
             if Some(a) != base {
                 merge_into(&mut set, sets.get(a), &mut scratch);
             }
@@ -428,7 +435,7 @@ pub(crate) fn detect(program: &Program) -> JacobianPattern {
             sets.pool[s as usize].clear();
             sets.free.push(s);
         }
-        for &a in &ops {
+        for &a in ops {
             sets.read(a);
         }
     }
