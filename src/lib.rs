@@ -60,6 +60,8 @@
 //! | … with value and gradient | — | `value_gradient_sparse_hessian(x)` | `(f64, Vec<f64>, SparseHessian)` |
 //! | Jacobian | [`jacobian`]`(F, x)` | `jacobian(x)` | `Mat<f64>` (`m × n`) |
 //! | … with values | — | `values_and_jacobian(x)` | `(Vec<f64>, Mat<f64>)` |
+//! | sparse Jacobian | [`sparse_jacobian`]`(F, x)` | `sparse_jacobian(x)` | [`SparseJacobian`] (`m × n`) |
+//! | … with values | — | `values_and_sparse_jacobian(x)` | `(Vec<f64>, SparseJacobian)` |
 //! | vector-Jacobian product | [`reverse::vjp`] | `vjp(x, w)` | `Vec<f64>` (one-shot: `(F(x), wᵀJ)`) |
 //! | Lagrangian Hessian | [`sparse::lagrangian_hessian`] | `lagrangian_hessian(x, σ, λ)` ([`record_lagrangian`]) | `SparseHessian` |
 //! | derivative, JVP (forward) | [`forward::derivative`], [`forward::jvp`] | — | `S`, `Vec<S>` |
@@ -71,12 +73,13 @@
 //! - **`_into`**: every method above has an `_into` form (`value_and_gradient_into`,
 //!   `value_gradient_hvp_into`, `value_gradient_hessian_into`,
 //!   `value_gradient_sparse_hessian_into`, `values_into`, `values_and_jacobian_into`,
-//!   `lagrangian_hessian_into`) that fills caller buffers of the right length (slices for
+//!   `values_and_sparse_jacobian_into`, `lagrangian_hessian_into`) that fills caller buffers of the right length (slices for
 //!   vectors, a [`faer::MatMut`] for matrices, a [`SparseHessian`] for sparse ones) and
 //!   returns the value. A buffer of the wrong size panics at once, naming it.
 //! - **Matrices**: [`faer`] in and out, re-exported as [`mixad::faer`](faer) so your faer
 //!   is mixad's. Dense Hessians and Jacobians are `faer::Mat<f64>`; sparse Hessians are
-//!   lower-triangle triplets that convert to faer's sparse matrices.
+//!   lower-triangle triplets that convert to faer's sparse matrices; sparse Jacobians are
+//!   compressed rows that give triplets, compressed columns and faer's sparse matrices.
 //! - **Options** ([`Options`], set once at [`record_with`]): `lanes` (tangent lanes per
 //!   Hessian sweep: 1, 2, 4, 8 or 16, or `None` to choose from the problem),
 //!   `parallelism` ([`Parallelism`]; the pool policy lives in one module) and `colouring`
@@ -85,7 +88,8 @@
 //! - **Introspection**, on every [`Recording`]: `input_count`, `output_count`, `len`,
 //!   `guard_count`, `rerecord_count`, `detection_count`, `loop_coverage`, `replay_mode`
 //!   (compiled or interpreted, and why), `sparsity_pattern`,
-//!   `colour_count`, `options`.
+//!   `colour_count`, `options`; for vector functions also `jacobian_pattern`,
+//!   `jacobian_colour_count`, `jacobian_direction` (set by `set_jacobian_direction`).
 //! - **Generic**: the one-shot forward and reverse functions are generic over the scalar,
 //!   so they nest; recordings and Hessians are at `f64` (their sweeps use duals inside).
 //!
@@ -144,8 +148,9 @@
 //! - [`hessian`](mod@hessian): Hessians and Hessian-vector products.
 //! - [`Parallelism`]: how sweeps use threads.
 //! - [`linalg`]: matrix operations on AD numbers as single block operations.
-//! - [`sparse`]: sparse Hessians (pattern detection, star colouring, compressed sweeps)
-//!   and Hessians of Lagrangians.
+//! - [`sparse`]: sparse Hessians (pattern detection, star colouring, compressed sweeps),
+//!   Hessians of Lagrangians, and sparse Jacobians ([`sparse::jacobian`]: dependency
+//!   detection, bipartite colouring, compressed forward or reverse sweeps).
 //! - [`check`]: derivatives (mixad's or hand-written) against finite differences.
 //! - `argmin` (cargo feature `argmin`): argmin's solvers on a cost written once as a
 //!   [`Function`], with mixad's gradients and Hessians.
@@ -193,4 +198,4 @@ pub use recording::{
 };
 pub use reverse::{gradient, jacobian, value_and_gradient};
 pub use scalar::Scalar;
-pub use sparse::{sparse_hessian, ColouringKind, SparseHessian};
+pub use sparse::{sparse_hessian, sparse_jacobian, ColouringKind, SparseHessian, SparseJacobian};

@@ -20,7 +20,10 @@ use crate::hessian::{check_direction, DenseColumns};
 use crate::parallel::{Parallelism, Pool};
 use crate::reverse::program::Workspace;
 use crate::reverse::{BranchChanged, Outputs, Replayer, Var};
-use crate::sparse::{ColouringKind, SparseHessian, SparsePlan, SparsityPattern};
+use crate::sparse::{
+    ColouringKind, JacobianDirection, JacobianPattern, JacobianPlan, SparseHessian, SparseJacobian,
+    SparsePlan, SparsityPattern,
+};
 
 /// Options of a [`Recording`], set once: tangent lanes per sweep, parallelism, colouring.
 ///
@@ -37,9 +40,10 @@ use crate::sparse::{ColouringKind, SparseHessian, SparsePlan, SparsityPattern};
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Options {
-    /// Tangent lanes per sweep of a Hessian (dense columns, sparse colours): 1, 2, 4, 8 or
-    /// 16. `None` chooses from the problem: every column (colour) in one sweep when they
-    /// fit in 16 lanes, else 8 columns (16 colours) per sweep.
+    /// Tangent lanes per sweep of a Hessian (dense columns, sparse colours) and of a
+    /// forward sparse Jacobian (column colours): 1, 2, 4, 8 or 16. `None` chooses from the
+    /// problem: every column (colour) in one sweep when they fit in 16 lanes, else 8
+    /// columns (16 colours) per sweep.
     pub lanes: Option<usize>,
     /// How the sweeps of one evaluation are spread over threads.
     pub parallelism: Parallelism,
@@ -111,6 +115,9 @@ pub struct Recording<F, O = Var<f64>> {
     scratch: Vec<f64>,
     dense: Option<DenseColumns>,
     sparse: Option<SparsePlan>,
+    /// The sparse Jacobian's plan, and the direction asked for.
+    jacobian: Option<JacobianPlan>,
+    jacobian_direction: JacobianDirection,
     /// Compiled code for the gradient replays, once they pay (see [`Recording::replay_mode`]).
     tier: Tier,
     detections: usize,
@@ -152,6 +159,8 @@ where
         scratch: Vec::new(),
         dense: None,
         sparse: None,
+        jacobian: None,
+        jacobian_direction: JacobianDirection::Auto,
         tier: Tier::new(options.compile),
         detections: 0,
         _output: PhantomData,
@@ -289,8 +298,9 @@ where
         self.tier.compile(&self.replay.program)
     }
 
-    /// How many times a sparse Hessian's pattern was detected: 0 before the first sparse
-    /// Hessian, then 1, plus one per re-recording that a sparse Hessian met.
+    /// How many times a sparse Hessian's or sparse Jacobian's pattern was detected: 0
+    /// before the first sparse Hessian or Jacobian, then 1 for each, plus one per
+    /// re-recording that a sparse Hessian or Jacobian met.
     pub fn detection_count(&self) -> usize {
         self.detections
     }
@@ -783,6 +793,165 @@ where
         let value = self.sparse_sweep(x, &mut grad, hessian);
         self.scratch = grad;
         value
+    }
+
+    /// The sparse Jacobian `∂F/∂x` (`m × n`) in the pattern detected from the recording
+    /// ([`Recording::jacobian_pattern`]); see [`crate::sparse::jacobian`].
+    ///
+    /// ```
+    /// use mixad::reverse::Var;
+    /// // Fᵢ = xᵢ² − xᵢ₊₁: a bidiagonal Jacobian.
+    /// let f = |x: &[Var<f64>]| (0..x.len() - 1).map(|i| x[i] * x[i] - x[i + 1]).collect::<Vec<_>>();
+    /// let mut rec = mixad::record(f, &[1.0; 5]);
+    /// let j = rec.sparse_jacobian(&[1.0, 2.0, 3.0, 4.0, 5.0]);
+    /// assert_eq!((j.nrows(), j.ncols(), j.nnz()), (4, 5, 8));
+    /// assert_eq!((j.get(2, 2), j.get(2, 3)), (6.0, -1.0));
+    /// assert_eq!(rec.jacobian_colour_count(), 2);
+    /// ```
+    ///
+    /// # Panics
+    /// If `x` has a different length than the point first recorded.
+    pub fn sparse_jacobian(&mut self, x: &[f64]) -> SparseJacobian {
+        self.values_and_sparse_jacobian(x).1
+    }
+
+    /// `(F(x), ∂F/∂x)` with the Jacobian sparse, from the same sweeps.
+    ///
+    /// ```
+    /// use num_traits::Float;
+    /// let mut rec = mixad::record(|x| vec![x[0] * x[1], x[1].exp()], &[1.0, 0.0]);
+    /// let (y, j) = rec.values_and_sparse_jacobian(&[3.0, 0.0]);
+    /// assert_eq!(y, vec![0.0, 1.0]);
+    /// assert_eq!(j.values(), &[0.0, 3.0, 1.0]);
+    /// ```
+    ///
+    /// # Panics
+    /// If `x` has a different length than the point first recorded.
+    pub fn values_and_sparse_jacobian(&mut self, x: &[f64]) -> (Vec<f64>, SparseJacobian) {
+        let mut y = vec![0.0; self.output_count()];
+        let mut j = SparseJacobian::default();
+        self.values_and_sparse_jacobian_into(x, &mut y, &mut j);
+        (y, j)
+    }
+
+    /// Writes `F(x)` into `y` and the sparse Jacobian into `jacobian` (any
+    /// [`SparseJacobian`], e.g. `SparseJacobian::default()`: it takes the current
+    /// pattern). Allocates nothing once warm, unless a changed branch changed the pattern.
+    ///
+    /// ```
+    /// use mixad::SparseJacobian;
+    /// use num_traits::Float;
+    /// let mut rec = mixad::record(|x| vec![x[0].sin(), x[0] * x[1]], &[0.0, 1.0]);
+    /// let (mut y, mut j) = (vec![0.0; 2], SparseJacobian::default());
+    /// for t in 0..3 {
+    ///     let x = [0.0, t as f64];
+    ///     rec.values_and_sparse_jacobian_into(&x, &mut y, &mut j);
+    ///     assert_eq!(j.get(1, 0), t as f64);
+    /// }
+    /// assert_eq!(rec.detection_count(), 1);
+    /// ```
+    ///
+    /// # Panics
+    /// If `x` or `y` has the wrong length.
+    pub fn values_and_sparse_jacobian_into(
+        &mut self,
+        x: &[f64],
+        y: &mut [f64],
+        jacobian: &mut SparseJacobian,
+    ) {
+        self.check_x(x, "sparse_jacobian");
+        check_buffer(y.len(), self.output_count(), "sparse_jacobian", "output");
+        self.replay.require(1, "mixad::sparse_jacobian");
+        // The f64 replay checks the guards (re-recording where one fails) before the plan
+        // is looked at, so the plan always belongs to the current program.
+        self.replay.forward(x, x, &mut self.primal);
+        self.read_outputs(y);
+        self.jacobian_plan();
+        let plan = self.jacobian.as_mut().expect("built above");
+        let values = jacobian.refill(plan.pattern());
+        plan.sweep(&self.replay.program, x, &mut self.primal, values);
+    }
+
+    /// The sparsity pattern of the Jacobian in the current recording: the order of a
+    /// sparse Jacobian's values. Detected and coloured on first use.
+    ///
+    /// ```
+    /// use num_traits::Float;
+    /// let mut rec = mixad::record(|x| vec![x[0] * x[1], x[1].floor() + x[2]], &[1.0; 3]);
+    /// let p = rec.jacobian_pattern();
+    /// assert_eq!(p.row(0), &[0, 1]);
+    /// assert_eq!(p.row(1), &[2]); // floor has derivative 0 everywhere
+    /// ```
+    pub fn jacobian_pattern(&mut self) -> &JacobianPattern {
+        self.jacobian_plan()
+    }
+
+    /// Colours of the sparse Jacobian's pattern in its direction: reverse sweeps (row
+    /// colours) or tangent lanes (column colours) per point.
+    ///
+    /// ```
+    /// let mut rec = mixad::record(|x| x.iter().map(|&v| v * v).collect::<Vec<_>>(), &[1.0; 50]);
+    /// assert_eq!(rec.jacobian_colour_count(), 1); // diagonal: one sweep
+    /// ```
+    pub fn jacobian_colour_count(&mut self) -> usize {
+        self.jacobian_plan();
+        self.jacobian.as_ref().map_or(0, JacobianPlan::colour_count)
+    }
+
+    /// The direction the sparse Jacobian sweeps in: [`JacobianDirection::Forward`] or
+    /// [`JacobianDirection::Reverse`] (what [`JacobianDirection::Auto`] chose).
+    ///
+    /// ```
+    /// use mixad::sparse::JacobianDirection;
+    /// // One output of every input: rows do not share a sweep's inputs, so reverse.
+    /// let mut rec = mixad::record(|x| vec![x[0] * x[1] * x[2]], &[1.0; 3]);
+    /// assert_eq!(rec.jacobian_direction(), JacobianDirection::Reverse);
+    /// ```
+    pub fn jacobian_direction(&mut self) -> JacobianDirection {
+        self.jacobian_plan();
+        self.jacobian
+            .as_ref()
+            .map_or(JacobianDirection::Reverse, JacobianPlan::direction)
+    }
+
+    /// Sets the direction of the sparse Jacobian's sweeps (default
+    /// [`JacobianDirection::Auto`]); the next sparse Jacobian colours the pattern again.
+    ///
+    /// ```
+    /// use mixad::sparse::JacobianDirection;
+    /// let mut rec = mixad::record(|x| vec![x[0] * x[1], x[1] - x[0]], &[1.0; 2]);
+    /// rec.set_jacobian_direction(JacobianDirection::Forward);
+    /// assert_eq!(rec.jacobian_direction(), JacobianDirection::Forward);
+    /// assert_eq!(rec.sparse_jacobian(&[2.0, 3.0]).values(), &[3.0, 2.0, -1.0, 1.0]);
+    /// ```
+    ///
+    /// # Panics
+    /// At the next sparse Jacobian, if the direction is `Forward` and a custom rule of the
+    /// recording provides first derivatives only (forward replays need second ones).
+    pub fn set_jacobian_direction(&mut self, direction: JacobianDirection) {
+        self.jacobian_direction = direction;
+    }
+
+    /// The sparse Jacobian's plan for the current program and direction, built (or
+    /// rebuilt) if needed.
+    fn jacobian_plan(&mut self) -> &JacobianPattern {
+        let direction = self.jacobian_direction;
+        let fits = self
+            .jacobian
+            .as_ref()
+            .is_some_and(|p| p.fits(&self.replay.program, direction));
+        if !fits {
+            if direction == JacobianDirection::Forward {
+                self.replay.require(2, "mixad::sparse_jacobian (forward)");
+            }
+            self.jacobian = Some(JacobianPlan::new(
+                &self.replay.program,
+                direction,
+                self.options.lanes,
+            ));
+            self.detections += 1;
+        }
+        self.jacobian.as_ref().expect("just built").pattern()
     }
 
     fn read_outputs(&self, y: &mut [f64]) {

@@ -672,6 +672,22 @@ impl Program {
         })
     }
 
+    /// Output `k`'s node, or `None` for an output that is a constant.
+    pub(crate) fn output_node(&self, k: usize) -> Option<u32> {
+        match self.outputs[k] {
+            Operand::Node(i) => Some(i),
+            Operand::Const(_) => None,
+        }
+    }
+
+    /// Whether every custom rule in the program provides derivatives to `order` beyond the
+    /// level it was called at ([`Program::require_custom_order`] without the panic).
+    pub(crate) fn custom_order_available(&self, order: usize) -> bool {
+        self.customs
+            .iter()
+            .all(|call| call.level + order <= call.rule.order())
+    }
+
     /// The id of the recording this program came from (changes on every re-recording).
     pub(crate) fn id(&self) -> u64 {
         self.id

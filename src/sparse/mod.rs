@@ -1,4 +1,5 @@
-//! Sparse Hessians: sparsity detection, star colouring, compressed forward-over-reverse.
+//! Sparse Hessians: sparsity detection, star colouring, compressed forward-over-reverse;
+//! sparse Jacobians ([`sparse_jacobian`], module [`jacobian`]).
 //!
 //! For large problems whose Hessian is mostly zeros (a dense `10⁶ × 10⁶` one does not fit in
 //! memory) — the Newton and interior-point solvers' case:
@@ -40,11 +41,14 @@
 
 mod acyclic;
 mod colouring;
+pub mod jacobian;
 mod lagrangian;
 mod matrix;
 mod pattern;
 mod plan;
 
+pub(crate) use jacobian::JacobianPlan;
+pub use jacobian::{sparse_jacobian, JacobianDirection, JacobianPattern, SparseJacobian};
 pub use lagrangian::lagrangian_hessian;
 pub use matrix::SparseHessian;
 pub use pattern::SparsityPattern;

@@ -117,7 +117,7 @@ impl SparsityPattern {
 
 /// What detection knows about a node: its rule's interaction fact.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
+pub(super) enum Kind {
     /// An ordinary node (two operand slots `a`, `b`) and its rule's fact.
     Scalar(Interaction),
     /// The first output of group `group` of the block operation `Step::Block(block)`
@@ -132,13 +132,13 @@ enum Kind {
 }
 
 impl Kind {
-    fn depends(self) -> bool {
+    pub(super) fn depends(self) -> bool {
         self != Kind::Scalar(Interaction::Constant)
     }
 }
 
 /// Every node's [`Kind`], from the rules' facts.
-fn kinds(program: &Program, first: usize) -> Vec<Kind> {
+pub(super) fn kinds(program: &Program, first: usize) -> Vec<Kind> {
     let len = program.len();
     let mut kinds = vec![Kind::Scalar(Interaction::Linear); len];
     for i in first..len {
@@ -195,7 +195,7 @@ fn group_operands(
 }
 
 /// The operands detection follows from node `i`, without allocating.
-fn operands(program: &Program, i: usize, kind: Kind) -> impl Iterator<Item = u32> + '_ {
+pub(super) fn operands(program: &Program, i: usize, kind: Kind) -> impl Iterator<Item = u32> + '_ {
     let group = match kind {
         Kind::Group { block, group } => Some((
             block,

@@ -1,4 +1,4 @@
-//! Tests `src/sparse/`. Sparsity detection: `pattern.rs`.
+//! Tests `src/sparse/`. Sparsity detection: `pattern.rs`; sparse Jacobians: `jacobian.rs`.
 //!
 //! Sparse Hessians (`mixad::sparse`): equal to the dense Hessian on every Hessian test
 //! function, a pattern that never misses a non-zero and is tight on structured problems,
@@ -8,6 +8,7 @@
 //!
 //! Also: functions of no inputs, one-shot, recorded and Lagrangian.
 
+mod jacobian;
 mod pattern;
 
 use crate::common::empty::{assert_0x0, f, f0, g, none, EMPTY};
