@@ -653,3 +653,31 @@ fn misuse_panics_at_the_boundary() {
     });
     assert!(msg.contains("outputs"), "{msg}");
 }
+
+#[test]
+fn custom_rules_of_first_order_sweep_in_reverse() {
+    use mixad::rules::CustomRule;
+    let rule = CustomRule::unary("clock_scale", &[|x| 3.0 * x, |_| 3.0]);
+    let n = 12;
+    // A dense last column: forward would take 2 colours, but a forward replay needs the
+    // rule's second derivatives.
+    let f = |x: &[V]| {
+        (0..n - 1)
+            .map(|i| rule.call1(x[i]) * x[n - 1])
+            .collect::<Vec<_>>()
+    };
+    let x = random_vec(14, n);
+    let mut rec = mixad::record(f, &x);
+    assert_eq!(rec.jacobian_direction(), JacobianDirection::Reverse);
+    let j = rec.sparse_jacobian(&x);
+    assert_matches_dense(&j, &rec.jacobian(&x), "custom rule");
+    assert_eq!(j.get(3, 3), 3.0 * x[n - 1]);
+    rec.set_jacobian_direction(JacobianDirection::Forward);
+    let msg = panic_message(|| {
+        rec.sparse_jacobian(&x);
+    });
+    assert!(
+        msg.contains("clock_scale") && msg.contains("mixad::sparse_jacobian (forward)"),
+        "{msg}"
+    );
+}
