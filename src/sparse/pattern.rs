@@ -261,7 +261,7 @@ impl Sets {
 }
 
 /// Sorted union of two sorted sets into `out`.
-fn union_into(a: &[u32], b: &[u32], out: &mut Vec<u32>) {
+pub(crate) fn union_into(a: &[u32], b: &[u32], out: &mut Vec<u32>) {
     out.clear();
     let (mut i, mut j) = (0, 0);
     while i < a.len() && j < b.len() {

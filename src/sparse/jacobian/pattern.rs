@@ -15,7 +15,7 @@
 //! `Σ xⱼ`) grows one set in place rather than copying it at every step.
 
 use crate::reverse::program::Program;
-use crate::sparse::pattern::{kinds, operands, Kind};
+use crate::sparse::pattern::{kinds, operands, union_into, Kind};
 
 /// The sparsity pattern of an `m × n` Jacobian, in compressed-row form: row `i`'s
 /// columns are `col_idx()[row_ptr()[i]..row_ptr()[i + 1]]`, sorted and unique.
@@ -294,28 +294,7 @@ fn merge_into(a: &mut Vec<u32>, b: &[u32], scratch: &mut Vec<u32>) {
         }
         return;
     }
-    scratch.clear();
-    scratch.reserve(a.len() + b.len());
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() && j < b.len() {
-        match a[i].cmp(&b[j]) {
-            std::cmp::Ordering::Less => {
-                scratch.push(a[i]);
-                i += 1;
-            }
-            std::cmp::Ordering::Greater => {
-                scratch.push(b[j]);
-                j += 1;
-            }
-            std::cmp::Ordering::Equal => {
-                scratch.push(a[i]);
-                i += 1;
-                j += 1;
-            }
-        }
-    }
-    scratch.extend_from_slice(&a[i..]);
-    scratch.extend_from_slice(&b[j..]);
+    union_into(a, b, scratch);
     std::mem::swap(a, scratch);
 }
 
